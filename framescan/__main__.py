@@ -1,0 +1,5 @@
+import sys
+
+from framescan.cli.main import main
+
+sys.exit(main())

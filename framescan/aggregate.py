@@ -1,0 +1,125 @@
+"""Per-clip aggregation: category scores, segments with start/end, evidence.
+
+``ClipAggregator`` follows the ``update() / compute()`` shape: feed it every scored frame
+in presentation order, then ask for the per-category results.
+
+A frame *hits* a category when its score reaches the policy's ``review`` threshold. Hits
+less than ``policy.max_gap`` seconds apart form one segment; ``start`` and ``end`` are the
+timestamps of the first and last hitting frames, ``peak`` the highest score in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .policy import Policy
+from .score import Evidence, FrameScore
+
+#: Evidence items kept per segment (highest weighted score first) and in the clip summary.
+EVIDENCE_PER_SEGMENT = 10
+EVIDENCE_PER_CLIP = 50
+
+
+@dataclass
+class Segment:
+    category: str
+    start: float
+    end: float
+    peak: float
+    peak_time: float
+    frames: int = 1
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "category": self.category,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "peak": round(self.peak, 4),
+            "peak_time": round(self.peak_time, 3),
+            "frames": self.frames,
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass
+class CategoryResult:
+    category: str
+    signals: list[str]  # models (or other signals) that can feed this category
+    score: float = 0.0
+    peak_time: float | None = None
+    hit_frames: int = 0
+    block_frames: int = 0
+    segments: list[Segment] = field(default_factory=list)
+    decision: str = "allow"
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"signals": self.signals}
+        if not self.signals:
+            d.update(score=None, decision=None, note="no signal configured for this category: not scanned")
+            return d
+        d.update(
+            score=round(self.score, 4),
+            peak_time=None if self.peak_time is None else round(self.peak_time, 3),
+            hit_frames=self.hit_frames,
+            block_frames=self.block_frames,
+            decision=self.decision,
+            segments=[s.to_dict() for s in self.segments],
+        )
+        return d
+
+
+class ClipAggregator:
+    """Accumulates frame scores of one clip into category results."""
+
+    def __init__(self, policy: Policy, signals: dict[str, list[str]]) -> None:
+        self.policy = policy
+        self.signals = signals
+        self.reset()
+
+    def reset(self) -> None:
+        self.results = {c: CategoryResult(c, list(s)) for c, s in self.signals.items()}
+        self.frames = 0
+        self._top: list[Evidence] = []
+
+    def update(self, frame: FrameScore) -> None:
+        self.frames += 1
+        self._top.extend(frame.evidence)
+        if len(self._top) > 4 * EVIDENCE_PER_CLIP:
+            self._top = sorted(self._top, key=lambda e: -e.weighted)[:EVIDENCE_PER_CLIP]
+        for cat, res in self.results.items():
+            if not res.signals:
+                continue
+            score = frame.scores.get(cat, 0.0)
+            if score > res.score:
+                res.score, res.peak_time = score, frame.time
+            rule = self.policy.rule(cat)
+            if score < rule.review:
+                continue
+            res.hit_frames += 1
+            if score >= rule.block:
+                res.block_frames += 1
+            ev = [e for e in frame.evidence if e.category == cat]
+            seg = res.segments[-1] if res.segments else None
+            if seg is not None and frame.time - seg.end <= self.policy.max_gap:
+                seg.end = frame.time
+                seg.frames += 1
+                if score > seg.peak:
+                    seg.peak, seg.peak_time = score, frame.time
+                seg.evidence = sorted(seg.evidence + ev, key=lambda e: -e.weighted)[:EVIDENCE_PER_SEGMENT]
+            else:
+                ev = sorted(ev, key=lambda e: -e.weighted)[:EVIDENCE_PER_SEGMENT]
+                res.segments.append(Segment(cat, frame.time, frame.time, score, frame.time, 1, ev))
+            res.decision = self.policy.decision_for(cat, res.score, res.block_frames)
+
+    def decision(self) -> str:
+        """The clip decision so far: the most severe category decision."""
+        order = {"allow": 0, "review": 1, "block": 2}
+        worst = "allow"
+        for res in self.results.values():
+            if res.signals and order[res.decision] > order[worst]:
+                worst = res.decision
+        return worst
+
+    def top_evidence(self) -> list[Evidence]:
+        return sorted(self._top, key=lambda e: -e.weighted)[:EVIDENCE_PER_CLIP]

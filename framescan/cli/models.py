@@ -1,0 +1,49 @@
+"""``framescan models``: the models framescan knows, with file, sha256 and licence."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..errors import ModelError
+
+NAME = "models"
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(NAME, help="list the available models", description=__doc__)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--verify", action="store_true", help="hash each file and compare with the manifest")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models import list_manifests
+
+    rows = []
+    for m in list_manifests():
+        row: dict[str, Any] = {
+            "name": m.name,
+            "decoder": m.output.decoder,
+            "categories": list(m.categories),
+            "sha256": m.sha256,
+            "license": m.license,
+            "manifest": m.source,
+        }
+        try:
+            row["path"] = str(m.verified_file() if args.verify else m.resolve_file())
+            row["status"] = "verified" if args.verify else "present"
+        except ModelError as ex:
+            row["path"], row["status"] = None, f"unavailable: {ex.message}"
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['name']}  ({r['decoder']}; feeds: {', '.join(r['categories']) or 'nothing'})")
+        print(f"  path:     {r['path'] or '-'}  [{r['status']}]")
+        print(f"  sha256:   {r['sha256']}")
+        for k, v in r["license"].items():
+            print(f"  license:  {k}: {v}")
+    return 0

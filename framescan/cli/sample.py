@@ -1,0 +1,44 @@
+"""``framescan sample OUT.mp4``: write a sample clip to try the scanner on.
+
+The clip is 15 s of 720x1280 H.264 with ordinary photographs on a moving background.
+``--flagged START END`` also shows skimage's ``colorwheel`` image in that time range,
+which NudeNet 320n flags (as BUTTOCKS_EXPOSED): a harmless stand-in for flagged content.
+Needs scikit-image (installed with the ``dev`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+NAME = "sample"
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(NAME, help="write a sample clip to scan", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("out", metavar="OUT", help="output file (.mp4, .mkv, .webm ...)")
+    p.add_argument("--flagged", nargs=2, type=float, metavar=("START", "END"), help="show the flagged image then")
+    p.add_argument("--seconds", type=float, default=15.0)
+    p.add_argument("--size", default="720x1280", help="WIDTHxHEIGHT (default 720x1280, portrait)")
+    p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--codec", default="libx264", help="libx264, libx265, libvpx-vp9, mjpeg, ...")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..samples import write_clip
+
+    try:
+        w, h = (int(x) for x in args.size.lower().split("x"))
+    except ValueError as ex:
+        raise ConfigError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from ex
+    flagged = tuple(args.flagged) if args.flagged else None
+    path = write_clip(args.out, width=w, height=h, seconds=args.seconds, fps=args.fps, codec=args.codec,
+                      flagged=flagged)  # fmt: skip
+    print(
+        f"wrote {path} ({w}x{h}, {args.seconds:g} s, {args.codec}"
+        + (f", flagged {flagged[0]:g}-{flagged[1]:g} s)" if flagged else ")")
+    )
+    return 0

@@ -1,0 +1,149 @@
+"""``framescan scan PATH...``: scan clips, print verdicts, optionally write JSON reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import FramescanError, InputError
+from ..report import Report
+from .main import EXIT_ALLOW, EXIT_BLOCK, EXIT_ERROR, EXIT_REVIEW
+from .progress import ProgressBar
+
+NAME = "scan"
+_SEVERITY = {"allow": (0, EXIT_ALLOW), "review": (1, EXIT_REVIEW), "error": (2, EXIT_ERROR), "block": (3, EXIT_BLOCK)}
+
+
+def add_sampling_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sampling (one of; default --fps 2)").add_mutually_exclusive_group()
+    g.add_argument("--fps", type=float, help="score N frames per second of video (timestamps from PTS)")
+    g.add_argument("--every", type=int, metavar="N", help="score every Nth decoded frame")
+    g.add_argument("--keyframes", action="store_true", help="decode and score keyframes only")
+    g.add_argument("--all", dest="all_frames", action="store_true", help="score every frame")
+
+
+def add_scanner_options(p: argparse.ArgumentParser) -> None:
+    add_sampling_options(p)
+    p.add_argument("--model", action="append", metavar="NAME|MANIFEST", help="model (repeatable; default nudenet-320n)")
+    p.add_argument(
+        "--policy", metavar="FILE", help="policy JSON with per-category thresholds (default policy if absent)"
+    )
+    p.add_argument("--batch-size", type=int, default=None, help="frames per inference batch (default 8)")
+    p.add_argument("--threads", type=int, default=None, help="inference threads (default: available cores)")
+    p.add_argument("--early-exit", action="store_true", help="stop a clip as soon as its decision is block")
+
+
+def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kw: dict[str, Any] = {
+        "models": args.model,
+        "policy": args.policy,
+        "fps": args.fps,
+        "every": args.every,
+        "keyframes": args.keyframes,
+        "all_frames": args.all_frames,
+        "threads": args.threads,
+        "early_exit": args.early_exit,
+    }
+    if args.batch_size is not None:
+        kw["batch_size"] = args.batch_size
+    return kw
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(NAME, help="scan video clips", description=__doc__)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video files to scan")
+    add_scanner_options(p)
+    p.add_argument("--json", metavar="OUT", help="write the full report(s) as JSON to OUT ('-' for stdout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    return p
+
+
+def _fmt_time(t: float | None) -> str:
+    return "-" if t is None else f"{t:.2f}"
+
+
+def render(report: Report) -> str:
+    """The human-readable verdict of one report."""
+    d = report.to_dict()
+    if d["status"] == "error":
+        err = d["error"]
+        return f"{d['source']}: ERROR [{err['code']}] {err['message']}"
+    cov = d["coverage"]
+    claimed_f = cov["claimed_frames"] if cov["claimed_frames"] is not None else "?"
+    claimed_s = f"{cov['claimed_seconds']:.1f}" if cov["claimed_seconds"] is not None else "?"
+    lines = [
+        f"{d['source']}: {d['decision'].upper()}",
+        f"  {d['status']}: decoded {cov['decoded_frames']}/{claimed_f} frames, "
+        f"{cov['decoded_seconds']:.1f}/{claimed_s} s; scored {cov['scored_frames']} frames "
+        f"({_describe_sampling(d['sampling'])})",
+    ]
+    if cov["stopped_early"]:
+        lines.append(f"  stopped early at {cov['stopped_at']:.2f} s: {cov['stopped_reason']}")
+    for cat, r in d["categories"].items():
+        if not r["signals"]:
+            lines.append(f"  {cat:<10} -      no signal configured")
+            continue
+        segs = ", ".join(
+            f"{s['start']:.2f}-{s['end']:.2f} s (peak {s['peak']:.2f} at {s['peak_time']:.2f} s"
+            + (f", {s['evidence'][0]['label']}" if s["evidence"] else "")
+            + ")"
+            for s in r["segments"]
+        )
+        lines.append(f"  {cat:<10} {r['score']:.2f}  {r['decision']:<6}" + (f" segments: {segs}" if segs else ""))
+    for w in d["warnings"]:
+        lines.append(f"  warning: {w}")
+    return "\n".join(lines)
+
+
+def _describe_sampling(s: dict[str, Any]) -> str:
+    if s.get("mode") == "fps":
+        return f"{s['fps']:g} fps"
+    if s.get("mode") == "every":
+        return f"every {s['every']} frames"
+    return str(s.get("mode"))
+
+
+def outcome(report: Report) -> str:
+    return "error" if report.status == "error" else str(report.decision)
+
+
+def exit_code(outcomes: list[str]) -> int:
+    worst = max(outcomes, key=lambda o: _SEVERITY[o][0], default="allow")
+    return _SEVERITY[worst][1]
+
+
+def write_json(reports: list[Report], out: str) -> None:
+    data = reports[0].to_dict() if len(reports) == 1 else [r.to_dict() for r in reports]
+    text = json.dumps(data, indent=2) + "\n"
+    if out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(out).write_text(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pipeline import Scanner
+
+    scanner = Scanner(**scanner_kwargs(args))  # model/config errors end the run (exit 4)
+    reports: list[Report] = []
+    for path in args.paths:
+        bar = ProgressBar(Path(path).name, enabled=None if not args.quiet else False)
+        try:
+            report = scanner.scan(path, progress=bar)
+        except InputError as ex:
+            report = Report.from_error(path, ex)
+        except FramescanError as ex:
+            report = Report.from_error(path, ex)
+        finally:
+            bar.close()
+        reports.append(report)
+        if not args.quiet and args.json != "-":
+            print(render(report), flush=True)
+        elif report.status == "error" and not args.quiet:
+            print(render(report), file=sys.stderr, flush=True)
+    if args.json:
+        write_json(reports, args.json)
+    return exit_code([outcome(r) for r in reports])

@@ -1,0 +1,219 @@
+"""Model manifests: data (JSON in ``models/``), not code.
+
+A manifest names the ONNX file (a path, or a resource inside an installed package), its
+sha256, the input spec, the output decoder with its parameters, and the labels with the
+category each feeds and its weight. Nothing in framescan's core names a particular model:
+the default (``nudenet-320n``) is just the manifest the CLI picks when none is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import importlib.util
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ModelError
+from .preprocess import InputSpec
+
+log = logging.getLogger(__name__)
+
+#: The categories framescan reports, in report order.
+CATEGORIES = ("sexual", "violence", "hate", "bullying", "extremism")
+DEFAULT_MODEL = "nudenet-320n"
+DECODERS = ("yolov8", "softmax", "sigmoid")
+MANIFEST_VERSION = 1
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str
+    category: str | None = None
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str | None
+    decoder: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """A parsed, validated model manifest."""
+
+    name: str
+    description: str
+    file: dict[str, str]
+    sha256: str
+    license: dict[str, str]
+    input: InputSpec
+    output: OutputSpec
+    labels: tuple[Label, ...]
+    source: str  # where the manifest was read from
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Categories this model feeds, in report order."""
+        fed = {lab.category for lab in self.labels if lab.category}
+        return tuple(c for c in CATEGORIES if c in fed)
+
+    def resolve_file(self) -> Path:
+        """The ONNX file on disk (``ModelError`` if it is not there)."""
+        if "package" in self.file:
+            pkg, res = self.file["package"], self.file.get("resource", "")
+            if importlib.util.find_spec(pkg) is None:
+                raise ModelError(
+                    f"model {self.name!r}: package {pkg!r} is not installed (pip install {pkg})", model=self.name
+                )
+            path = Path(str(importlib.resources.files(pkg).joinpath(res)))
+        elif "path" in self.file:
+            path = Path(self.file["path"])
+            if not path.is_absolute():
+                path = Path(self.source).parent / path
+        else:
+            raise ModelError(f"model {self.name!r}: manifest 'file' needs 'package'+'resource' or 'path'")
+        if not path.is_file():
+            raise ModelError(f"model {self.name!r}: file {path} does not exist", model=self.name, path=str(path))
+        return path
+
+    def verified_file(self) -> Path:
+        """The ONNX file, after checking its sha256 against the manifest."""
+        path = self.resolve_file()
+        actual = file_sha256(path)
+        if actual != self.sha256.lower():
+            raise ModelError(
+                f"model {self.name!r}: {path} has sha256 {actual}, the manifest expects {self.sha256}; "
+                "the file is corrupt or a different version",
+                model=self.name,
+                path=str(path),
+            )
+        return path
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "sha256": self.sha256, "decoder": self.output.decoder, "license": self.license}
+
+
+_sha_cache: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, cached per (path, size, mtime) for the life of the process."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _sha_cache:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(_HASH_CHUNK):
+                h.update(chunk)
+        _sha_cache[key] = h.hexdigest()
+    return _sha_cache[key]
+
+
+def _require(d: dict[str, Any], key: str, where: str) -> Any:
+    if key not in d:
+        raise ConfigError(f"{where}: missing required field {key!r}")
+    return d[key]
+
+
+def parse_manifest(data: dict[str, Any], source: str) -> ModelManifest:
+    """Validate a manifest dict (as read from JSON) into a ``ModelManifest``."""
+    where = f"model manifest {source}"
+    version = data.get("manifest_version", MANIFEST_VERSION)
+    if version != MANIFEST_VERSION:
+        raise ConfigError(f"{where}: manifest_version {version} not supported (expected {MANIFEST_VERSION})")
+    inp = dict(_require(data, "input", where))
+    try:
+        spec = InputSpec(
+            name=inp.pop("name"),
+            width=int(inp.pop("width")),
+            height=int(inp.pop("height")),
+            layout=inp.pop("layout", "NCHW"),
+            channels=inp.pop("channels", "RGB"),
+            scale=float(inp.pop("scale", 1.0 / 255.0)),
+            mean=tuple(float(x) for x in inp.pop("mean", (0.0, 0.0, 0.0))),  # type: ignore[arg-type]
+            std=tuple(float(x) for x in inp.pop("std", (1.0, 1.0, 1.0))),  # type: ignore[arg-type]
+            resize=inp.pop("resize", "stretch"),
+            pad_value=float(inp.pop("pad_value", 0.0)),
+        )
+    except (KeyError, ValueError) as ex:
+        raise ConfigError(f"{where}: invalid input section: {ex}") from ex
+    if inp:
+        raise ConfigError(f"{where}: unknown input fields {sorted(inp)}")
+    out = dict(_require(data, "output", where))
+    decoder = out.pop("decoder", None)
+    if decoder not in DECODERS:
+        raise ConfigError(f"{where}: output decoder {decoder!r} not supported; use one of {DECODERS}")
+    output = OutputSpec(name=out.pop("name", None), decoder=decoder, params=out)
+    labels = []
+    for i, lab in enumerate(_require(data, "labels", where)):
+        cat = lab.get("category")
+        if cat is not None and cat not in CATEGORIES:
+            raise ConfigError(f"{where}: label {i} category {cat!r} is not one of {CATEGORIES}")
+        labels.append(Label(str(_require(lab, "name", where)), cat, float(lab.get("weight", 1.0))))
+    known = {"manifest_version", "name", "description", "file", "sha256", "license", "input", "output", "labels"}
+    return ModelManifest(
+        name=str(_require(data, "name", where)),
+        description=str(data.get("description", "")),
+        file=dict(_require(data, "file", where)),
+        sha256=str(_require(data, "sha256", where)).lower(),
+        license=dict(data.get("license", {})),
+        input=spec,
+        output=output,
+        labels=tuple(labels),
+        source=source,
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def manifest_dirs() -> list[Path]:
+    """Where manifests are looked up by name: ``$FRAMESCAN_MODELS`` (``os.pathsep``-separated),
+    then the manifests shipped with framescan."""
+    dirs = [Path(p) for p in os.environ.get("FRAMESCAN_MODELS", "").split(os.pathsep) if p]
+    dirs.append(Path(str(importlib.resources.files("framescan._models"))))
+    return dirs
+
+
+def load_manifest(name_or_path: str | os.PathLike) -> ModelManifest:
+    """Load a manifest by file path or by model name."""
+    p = Path(name_or_path)
+    if p.suffix == ".json" or p.is_file():
+        if not p.is_file():
+            raise ModelError(f"model manifest {p} does not exist")
+        candidates = [p]
+    else:
+        candidates = [d / f"{name_or_path}.json" for d in manifest_dirs()]
+        candidates = [c for c in candidates if c.is_file()]
+        if not candidates:
+            known = ", ".join(m.name for m in list_manifests()) or "none"
+            raise ModelError(f"no model named {str(name_or_path)!r} (known: {known})")
+    path = candidates[0]
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as ex:
+        raise ConfigError(f"model manifest {path}: cannot be read as JSON: {ex}") from ex
+    return parse_manifest(data, str(path))
+
+
+def list_manifests() -> list[ModelManifest]:
+    """Every manifest found in ``manifest_dirs()`` (first one wins for a name)."""
+    seen: dict[str, ModelManifest] = {}
+    for d in manifest_dirs():
+        if not d.is_dir():
+            continue
+        for f in sorted(d.glob("*.json")):
+            try:
+                m = load_manifest(f)
+            except (ConfigError, ModelError) as ex:
+                log.warning("skipping manifest %s: %s", f, ex)
+                continue
+            seen.setdefault(m.name, m)
+    return list(seen.values())

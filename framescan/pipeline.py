@@ -1,0 +1,356 @@
+"""The scan pipeline: probe -> sample/decode (thread) -> preprocess -> infer -> score ->
+aggregate -> decide -> report.
+
+A decode thread feeds sampled ``YuvFrame`` views into a bounded queue; the calling
+thread preprocesses them into each model's preallocated batch tensor and runs the
+models a batch at a time. PyAV, the Numba kernel (``nogil``) and ONNX Runtime all release
+the GIL, so decoding overlaps preprocessing and inference on real cores. Whatever raises,
+the decode thread is told to stop, the queue is drained and the thread joined.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .aggregate import ClipAggregator
+from .decode import DEFAULT_DECODE_THREADS, DecodeStats, FrameDecoder
+from .errors import FramescanError, NoFrames, Truncated
+from .frames import Geometry, YuvFrame
+from .infer import OnnxModel, available_cores
+from .limits import DEFAULT_LIMITS, Limits
+from .models import CATEGORIES, DEFAULT_MODEL, ModelManifest, load_manifest
+from .policy import DEFAULT_POLICY, Policy, load_policy
+from .preprocess import preprocess_into
+from .probe import ClipInfo, SourceLike, as_source, describe, open_container, select_video_stream
+from .report import Coverage, Report
+from .sample import Sampler, make_sampler
+from .score import FrameScore, LabelMap
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 8
+#: A clip counts as completely read when decoding reaches the claimed duration within this
+#: share (headers round durations, and the last frame's duration is often unknown).
+COVERAGE_TOLERANCE = 0.05
+COVERAGE_TOLERANCE_SECONDS = 0.5
+_END = object()
+
+ProgressFn = Callable[[float, float | None], None]
+
+
+@dataclass
+class _Loaded:
+    model: OnnxModel
+    labels: LabelMap
+    batch: np.ndarray
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class Scanner:
+    """Loads models once; scans many clips with the same settings.
+
+    Args:
+        models: model names or manifest paths (default: ``nudenet-320n``).
+        policy: a ``Policy`` or a policy file path (default: ``DEFAULT_POLICY``).
+        fps / every / keyframes / all_frames: sampling (one of them; default 2 fps).
+        batch_size: frames per inference batch.
+        threads: ONNX Runtime intra-op threads (default: the cores available).
+        decode_threads: FFmpeg decoder threads (default 2).
+        early_exit: stop decoding as soon as the decision is ``block`` (it cannot get worse).
+        limits: resource limits for the input (default ``Limits()``).
+    """
+
+    def __init__(
+        self,
+        models: Sequence[str | ModelManifest] | None = None,
+        policy: Policy | str | os.PathLike | None = None,
+        *,
+        fps: float | None = None,
+        every: int | None = None,
+        keyframes: bool = False,
+        all_frames: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        threads: int | None = None,
+        decode_threads: int | None = None,
+        early_exit: bool = False,
+        limits: Limits | None = None,
+    ) -> None:
+        self._sampling = {"fps": fps, "every": every, "keyframes": keyframes, "all_frames": all_frames}
+        make_sampler(**self._sampling)  # validate now, not on the first clip
+        if batch_size < 1:
+            raise ValueError(f"{batch_size = } must be >= 1")
+        self.batch_size = int(batch_size)
+        self.policy = policy if isinstance(policy, Policy) else (load_policy(policy) if policy else DEFAULT_POLICY)
+        self.threads = int(threads or available_cores())
+        self.decode_threads = int(decode_threads or DEFAULT_DECODE_THREADS)
+        self.early_exit = early_exit
+        self.limits = limits or DEFAULT_LIMITS
+        manifests = [m if isinstance(m, ModelManifest) else load_manifest(m) for m in (models or [DEFAULT_MODEL])]
+        t0 = time.perf_counter()
+        self._models = [
+            _Loaded(OnnxModel(m, threads=self.threads), LabelMap(m), m.input.empty_batch(self.batch_size))
+            for m in manifests
+        ]
+        self.load_seconds = time.perf_counter() - t0
+        self.signals = {
+            c: [lm.model.name for lm in self._models if c in lm.model.manifest.categories] for c in CATEGORIES
+        }
+
+    @property
+    def models(self) -> list[OnnxModel]:
+        return [lm.model for lm in self._models]
+
+    def sampler(self) -> Sampler:
+        return make_sampler(**self._sampling)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "models": [lm.model.describe() for lm in self._models],
+            "policy": self.policy.to_dict(),
+            "sampling": self.sampler().describe(),
+            "batch_size": self.batch_size,
+            "threads": {"infer": self.threads, "decode": self.decode_threads},
+        }
+
+    # ------------------------------------------------------------------ scanning
+
+    def scan(self, source: SourceLike, *, name: str | None = None, progress: ProgressFn | None = None) -> Report:
+        """Scan one clip. Raises a ``FramescanError`` when nothing trustworthy could be scored
+        (missing, empty, unreadable, no video, no frames); a clip read only in part gives a
+        report with ``status == "partial"``."""
+        t_start = time.perf_counter()
+        src = as_source(source, name)
+        self.limits.check_file(src.size_bytes, src.name)
+        timings: dict[str, float] = {}
+        container = open_container(src)
+        try:
+            stream = select_video_stream(container, src.name)
+            info = describe(container, stream, src)
+            self.limits.check_header(info.width, info.height, len(container.streams), src.name)
+            timings["probe"] = time.perf_counter() - t_start
+            return self._scan_open(src.name, container, stream, info, timings, t_start, progress)
+        finally:
+            container.close()
+
+    def _scan_open(
+        self,
+        name: str,
+        container: Any,
+        stream: Any,
+        info: ClipInfo,
+        timings: dict[str, float],
+        t_start: float,
+        progress: ProgressFn | None,
+    ) -> Report:
+        sampler = self.sampler()
+        stop = threading.Event()
+        q: queue.Queue[Any] = queue.Queue(maxsize=2 * self.batch_size)
+        limits = self.limits
+
+        def check(t: float, st: DecodeStats) -> None:
+            limits.check_progress(t, st.decoded_frames, name)
+
+        decoder = FrameDecoder(container, stream, sampler, self.decode_threads, stop.is_set, check)
+        decode_time = [0.0]
+
+        def put(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def run_decoder() -> None:
+            try:
+                it = iter(decoder)
+                while True:
+                    t0 = time.perf_counter()
+                    try:
+                        frame = next(it)
+                    except StopIteration:
+                        decode_time[0] += time.perf_counter() - t0
+                        break
+                    decode_time[0] += time.perf_counter() - t0
+                    if not put(frame):
+                        return
+                put(_END)
+            except BaseException as ex:
+                put(_Failure(ex))
+
+        thread = threading.Thread(target=run_decoder, name="framescan-decode", daemon=True)
+        agg = ClipAggregator(self.policy, self.signals)
+        stage = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "aggregate": 0.0}
+        pending: list[tuple[YuvFrame, list[Geometry]]] = []
+        rotation: list[int] = []
+        stopped_at: float | None = None
+
+        def flush() -> None:
+            if not pending:
+                return
+            n = len(pending)
+            scores = [FrameScore(f.index, f.time) for f, _ in pending]
+            for mi, lm in enumerate(self._models):
+                geos = [g[mi] for _, g in pending]
+                t0 = time.perf_counter()
+                raw = lm.model.raw(lm.batch[:n])
+                t1 = time.perf_counter()
+                dets = lm.model.decode(raw, geos)
+                for fs, d in zip(scores, dets):
+                    lm.labels.evidence(d, fs)
+                t2 = time.perf_counter()
+                stage["infer"] += t1 - t0
+                stage["postprocess"] += t2 - t1
+            t0 = time.perf_counter()
+            for fs in scores:
+                agg.update(fs)
+            stage["aggregate"] += time.perf_counter() - t0
+            pending.clear()
+
+        thread.start()
+        try:
+            while True:
+                item = q.get()
+                if item is _END:
+                    break
+                if isinstance(item, _Failure):
+                    raise item.exc
+                frame: YuvFrame = item
+                if not rotation:
+                    rotation.append(frame.rotation)
+                t0 = time.perf_counter()
+                slot = len(pending)
+                geos = [preprocess_into(frame, lm.model.manifest.input, lm.batch[slot]) for lm in self._models]
+                stage["preprocess"] += time.perf_counter() - t0
+                pending.append((frame, geos))
+                if len(pending) == self.batch_size:
+                    flush()
+                    if progress is not None:
+                        progress(frame.time, info.duration)
+                    if self.early_exit and agg.decision() == "block":
+                        stopped_at = frame.time
+                        stop.set()
+                        break
+            flush()
+        finally:
+            stop.set()
+            while thread.is_alive():
+                try:
+                    while True:
+                        q.get_nowait()
+                except queue.Empty:
+                    pass
+                thread.join(timeout=0.05)
+        st = decoder.stats
+        if stopped_at is not None:
+            st.stopped_by = "early_exit"
+        timings["decode"] = decode_time[0]
+        timings.update(stage)
+        if rotation:
+            info = info.with_rotation(rotation[0])
+        return self._report(name, info, st, agg, sampler, timings, t_start, stopped_at)
+
+    def _report(
+        self,
+        name: str,
+        info: ClipInfo,
+        st: DecodeStats,
+        agg: ClipAggregator,
+        sampler: Sampler,
+        timings: dict[str, float],
+        t_start: float,
+        stopped_at: float | None,
+    ) -> Report:
+        if st.decoded_frames == 0:
+            if st.error:
+                raise Truncated(f"{name}: no frame could be decoded ({st.error})")
+            if st.corrupt_packets:
+                raise Truncated(f"{name}: no frame could be decoded ({st.corrupt_packets} corrupt packets)")
+            raise NoFrames(f"{name}: the video stream contains no decodable frames")
+        warnings = list(st.warnings)
+        partial = False
+        if st.error:
+            partial = True
+            warnings.append(f"decoding stopped early: {st.error}")
+        if st.corrupt_packets or st.corrupt_frames:
+            partial = True
+            warnings.append(f"{st.corrupt_packets} corrupt packets skipped, {st.corrupt_frames} frames flagged corrupt")
+        claimed = info.duration
+        if st.stopped_by != "early_exit" and claimed:
+            short = claimed - st.decoded_seconds
+            if short > max(COVERAGE_TOLERANCE_SECONDS, COVERAGE_TOLERANCE * claimed):
+                partial = True
+                warnings.append(f"decoded {st.decoded_seconds:.2f} s of the {claimed:.2f} s the header claims")
+        coverage = Coverage(
+            decoded_frames=st.decoded_frames,
+            decoded_seconds=st.decoded_seconds,
+            sampled_frames=st.sampled_frames,
+            scored_frames=agg.frames,
+            claimed_frames=info.frame_count,
+            claimed_seconds=claimed,
+            corrupt_packets=st.corrupt_packets,
+            corrupt_frames=st.corrupt_frames,
+            stopped_early=st.stopped_by == "early_exit",
+            stopped_reason="decision reached block (early exit)" if st.stopped_by == "early_exit" else None,
+            stopped_at=stopped_at,
+        )
+        decision = agg.decision()
+        reasons = [
+            f"{r.category}: peak {r.score:.2f} at {r.peak_time:.2f} s, {r.hit_frames} frame(s) >= review, "
+            f"{r.block_frames} >= block -> {r.decision}"
+            for r in agg.results.values()
+            if r.signals and r.decision != "allow"
+        ]
+        if partial and decision == "allow":
+            decision = "review"
+            reasons.append("clip was not read completely: a partial scan is never a plain allow")
+        timings["total"] = time.perf_counter() - t_start
+        return Report(
+            source=name,
+            status="partial" if partial else "complete",
+            decision=decision,
+            clip=info,
+            coverage=coverage,
+            sampling=sampler.describe(),
+            models=[lm.model.manifest.summary() for lm in self._models],
+            policy=self.policy.to_dict(),
+            categories=agg.results,
+            evidence=agg.top_evidence(),
+            reasons=reasons,
+            timings=timings,
+            warnings=warnings,
+        )
+
+    def scan_many(self, sources: Iterable[SourceLike]) -> Iterable[Report]:
+        """Scan clips one after another; an unreadable clip yields an error report."""
+        for s in sources:
+            label = s if isinstance(s, str) else getattr(s, "name", "<input>")
+            try:
+                yield self.scan(s)
+            except FramescanError as ex:
+                yield Report.from_error(str(label), ex)
+
+
+_default: dict[tuple, Scanner] = {}
+
+
+def scan(source: SourceLike, *, name: str | None = None, **options: Any) -> Report:
+    """Scan one clip with a ``Scanner`` built from ``options`` (cached per option set)."""
+    key = tuple(sorted((k, repr(v)) for k, v in options.items()))
+    if key not in _default:
+        _default[key] = Scanner(**options)
+    return _default[key].scan(source, name=name)

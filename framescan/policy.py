@@ -1,0 +1,112 @@
+"""Policy: per-category thresholds -> allow / review / block.
+
+A policy file is JSON::
+
+    {"name": "strict",
+     "max_gap": 1.0,
+     "categories": {"sexual": {"review": 0.3, "block": 0.5, "min_block_frames": 2}}}
+
+Categories not listed keep the default rule. The default policy (``DEFAULT_POLICY``):
+every category reviews at 0.4 and blocks at 0.6 when at least 2 sampled frames reach the
+block threshold (a single-frame flash of a detector's false positive goes to a human,
+not to an automatic block). Decision order: block > review > allow, and a clip that was
+not read completely is never a plain ``allow`` (it becomes ``review``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .models import CATEGORIES
+
+DECISIONS = ("allow", "review", "block")
+DEFAULT_REVIEW = 0.4
+DEFAULT_BLOCK = 0.6
+DEFAULT_MIN_BLOCK_FRAMES = 2
+#: Hits of one category less than this many seconds apart belong to one segment.
+DEFAULT_MAX_GAP = 1.0
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    review: float = DEFAULT_REVIEW
+    block: float = DEFAULT_BLOCK
+    min_block_frames: int = DEFAULT_MIN_BLOCK_FRAMES
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.review <= self.block <= 1.0):
+            raise ConfigError(f"policy thresholds must satisfy 0 <= review <= block <= 1: {self}")
+        if self.min_block_frames < 1:
+            raise ConfigError(f"min_block_frames must be >= 1: {self}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str = "default"
+    rules: dict[str, CategoryRule] = field(default_factory=lambda: {c: CategoryRule() for c in CATEGORIES})
+    max_gap: float = DEFAULT_MAX_GAP
+
+    def rule(self, category: str) -> CategoryRule:
+        return self.rules.get(category, CategoryRule())
+
+    def decision_for(self, category: str, peak: float, block_frames: int) -> str:
+        """Decision for one category from its peak score and how many frames reached ``block``."""
+        r = self.rule(category)
+        if peak >= r.block and block_frames >= r.min_block_frames:
+            return "block"
+        if peak >= r.review:
+            return "review"
+        return "allow"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "max_gap": self.max_gap,
+            "categories": {
+                c: {"review": r.review, "block": r.block, "min_block_frames": r.min_block_frames}
+                for c, r in self.rules.items()
+            },
+        }
+
+
+DEFAULT_POLICY = Policy()
+
+
+def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:
+    cats = data.get("categories", {})
+    if not isinstance(cats, dict):
+        raise ConfigError(f"{where}: 'categories' must be an object")
+    rules = {c: CategoryRule() for c in CATEGORIES}
+    for cat, rule in cats.items():
+        if cat not in CATEGORIES:
+            raise ConfigError(f"{where}: unknown category {cat!r} (known: {', '.join(CATEGORIES)})")
+        unknown = set(rule) - {"review", "block", "min_block_frames"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown fields for {cat!r}: {sorted(unknown)}")
+        base = rules[cat]
+        rules[cat] = CategoryRule(
+            review=float(rule.get("review", base.review)),
+            block=float(rule.get("block", base.block)),
+            min_block_frames=int(rule.get("min_block_frames", base.min_block_frames)),
+        )
+    max_gap = float(data.get("max_gap", DEFAULT_MAX_GAP))
+    if max_gap < 0:
+        raise ConfigError(f"{where}: max_gap must be >= 0")
+    return Policy(name=str(data.get("name", Path(where).stem)), rules=rules, max_gap=max_gap)
+
+
+def load_policy(path: str | Path) -> Policy:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError as ex:
+        raise ConfigError(f"policy file {p} does not exist") from ex
+    except (OSError, json.JSONDecodeError) as ex:
+        raise ConfigError(f"policy file {p} cannot be read as JSON: {ex}") from ex
+    if not isinstance(data, dict):
+        raise ConfigError(f"policy file {p}: expected a JSON object")
+    return parse_policy(data, str(p))

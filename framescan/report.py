@@ -1,0 +1,100 @@
+"""The clip report: a versioned JSON document (schema ``framescan.report/1``).
+
+See ``docs/report.md`` for every field. ``status`` is ``complete`` (the whole clip was
+read), ``partial`` (scored, but decoding stopped early or skipped corrupt data: see
+``coverage``) or ``error`` (nothing trustworthy was scored: see ``error``); an ``error``
+report has ``decision: null``, never ``allow``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__
+from .aggregate import CategoryResult
+from .errors import FramescanError
+from .probe import ClipInfo
+from .score import Evidence
+
+SCHEMA = "framescan.report/1"
+
+
+@dataclass
+class Coverage:
+    """How much of the clip was actually decoded, against what the header claims."""
+
+    decoded_frames: int
+    decoded_seconds: float
+    sampled_frames: int
+    scored_frames: int
+    claimed_frames: int | None
+    claimed_seconds: float | None
+    corrupt_packets: int = 0
+    corrupt_frames: int = 0
+    stopped_early: bool = False
+    stopped_reason: str | None = None
+    stopped_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["decoded_seconds"] = round(self.decoded_seconds, 3)
+        if self.claimed_seconds is not None:
+            d["claimed_seconds"] = round(self.claimed_seconds, 3)
+        if self.stopped_at is not None:
+            d["stopped_at"] = round(self.stopped_at, 3)
+        return d
+
+
+@dataclass
+class Report:
+    source: str
+    status: str  # complete | partial | error
+    decision: str | None
+    clip: ClipInfo | None = None
+    coverage: Coverage | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    policy: dict[str, Any] = field(default_factory=dict)
+    categories: dict[str, CategoryResult] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_error(cls, source: str, err: FramescanError, **kw: Any) -> Report:
+        return cls(source=source, status="error", decision=None, error=err.to_dict(), **kw)
+
+    @property
+    def segments(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for r in self.categories.values() for s in r.segments]
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "schema": SCHEMA,
+            "framescan_version": __version__,
+            "source": self.source,
+            "status": self.status,
+            "decision": self.decision,
+            "reasons": self.reasons,
+            "error": self.error,
+            "clip": self.clip.to_dict() if self.clip else None,
+            "coverage": self.coverage.to_dict() if self.coverage else None,
+            "sampling": self.sampling,
+            "models": self.models,
+            "policy": self.policy,
+            "categories": {c: r.to_dict() for c, r in self.categories.items()},
+            "segments": self.segments,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "warnings": self.warnings,
+        }
+        d.update(self.extra)
+        return d
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)

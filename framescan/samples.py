@@ -1,0 +1,172 @@
+"""Generate real, encoded sample clips (for ``framescan sample``, tests and benchmarks).
+
+A clip is a moving textured background with photographs placed on it during given time
+ranges. The photographs come from ``skimage.data`` (installed with the ``dev`` extra):
+``colorwheel`` is detected by NudeNet 320n as ``BUTTOCKS_EXPOSED`` (a known false
+positive, which makes it a safe stand-in for flagged content), while ``astronaut``,
+``camera``, ``coffee``, ``chelsea`` and ``rocket`` are ordinary content. Frames are
+converted to YUV with the matrix the stream is tagged with (BT.709 for HD, BT.601 for SD).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+#: skimage.data images shown as ordinary content, in turn.
+ORDINARY_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "camera")
+FLAGGED_IMAGE = "colorwheel"
+_HD_MIN_SIDE = 720
+
+
+@dataclass(frozen=True)
+class Shot:
+    """Show ``image`` (a skimage.data name or an RGB array) from ``start`` to ``end`` seconds,
+    scaled to ``scale`` of the frame's shorter side, drifting slowly."""
+
+    start: float
+    end: float
+    image: str | np.ndarray
+    scale: float = 0.8
+
+
+def load_image(name: str | np.ndarray) -> np.ndarray:
+    """An RGB uint8 image from skimage.data by name (or the array itself)."""
+    if isinstance(name, np.ndarray):
+        img = name
+    else:
+        try:
+            from skimage import data
+        except ImportError as ex:  # pragma: no cover - dev extra missing
+            raise RuntimeError("sample clips need scikit-image: pip install 'framescan[dev]'") from ex
+        img = getattr(data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, -1)
+    img = img[..., :3]
+    if img.dtype != np.uint8:
+        img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.max() <= 1.0 else img.astype(np.uint8)
+    return np.ascontiguousarray(img)
+
+
+def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if w < img.shape[1] else cv2.INTER_LINEAR)
+
+
+def default_shots(seconds: float, flagged: tuple[float, float] | None) -> list[Shot]:
+    """Ordinary photographs in turn over the clip, and the flagged image during ``flagged``."""
+    shots: list[Shot] = []
+    t, i = 0.0, 0
+    while t < seconds:
+        end = min(seconds, t + 3.0)
+        shots.append(Shot(t, end, ORDINARY_IMAGES[i % len(ORDINARY_IMAGES)], 0.6))
+        t, i = end, i + 1
+    if flagged is not None:
+        shots.append(Shot(flagged[0], flagged[1], FLAGGED_IMAGE, 0.8))
+    return shots
+
+
+def render_frame(width: int, height: int, t: float, shots: Sequence[Shot], cache: dict) -> np.ndarray:
+    """One RGB frame at time ``t``: moving background, then the last shot active at ``t``."""
+    x = np.arange(width, dtype=np.float32)
+    y = np.arange(height, dtype=np.float32)[:, None]
+    phase = t * 2.0
+    frame = np.empty((height, width, 3), np.uint8)
+    # separable sinusoids: cheap to render, and a background that moves every frame
+    frame[..., 0] = (96 + 60 * np.sin(x / 37.0 + phase)).astype(np.uint8)
+    frame[..., 1] = (110 + 50 * np.sin(y / 53.0 - phase * 0.7)).astype(np.uint8)
+    frame[..., 2] = (120 + 20 * np.sin(x / 71.0 + phase * 1.3) + 20 * np.sin(y / 71.0 - phase)).astype(np.uint8)
+    active = [s for s in shots if s.start <= t < s.end]
+    if active:
+        shot = active[-1]
+        key = ("img", id(shot), width, height)
+        if key not in cache:
+            img = load_image(shot.image)
+            side = shot.scale * min(width, height)
+            r = side / max(img.shape[:2])
+            cache[key] = _resize(img, max(1, round(img.shape[1] * r)), max(1, round(img.shape[0] * r)))
+        img = cache[key]
+        ih, iw = img.shape[:2]
+        # drift across 10% of the free space, so the picture moves with the background
+        fx = 0.5 + 0.1 * math.sin(t * 1.5)
+        fy = 0.5 + 0.1 * math.cos(t * 1.1)
+        x0 = int((width - iw) * fx) if width > iw else 0
+        y0 = int((height - ih) * fy) if height > ih else 0
+        frame[y0 : y0 + ih, x0 : x0 + iw] = img[: height - y0, : width - x0]
+    return frame
+
+
+def write_clip(
+    path: str | Path,
+    *,
+    width: int = 720,
+    height: int = 1280,
+    seconds: float = 15.0,
+    fps: int = 30,
+    codec: str = "libx264",
+    shots: Sequence[Shot] | None = None,
+    flagged: tuple[float, float] | None = None,
+    rotation: int = 0,
+    pix_fmt: str = "yuv420p",
+    gop: int = 60,
+    bit_rate: int | None = None,
+    container_format: str | None = None,
+    timestamps: Sequence[float] | None = None,
+) -> Path:
+    """Encode a clip and return its path.
+
+    ``flagged=(6, 8)`` shows the flagged image from 6 s to 8 s; ``rotation`` writes a display
+    matrix (degrees counter-clockwise) and stores the frames rotated the other way, so the clip
+    *displays* upright. ``timestamps`` (seconds) makes a variable-frame-rate clip.
+    """
+    import av
+
+    path = Path(path)
+    shots = list(shots) if shots is not None else default_shots(seconds, flagged)
+    # Stored size: a 90-degree display rotation stores the frame transposed.
+    sw, sh = (height, width) if rotation in (90, -90, 270) else (width, height)
+    hd = min(width, height) >= _HD_MIN_SIDE
+    space = "itu709" if hd else "itu601"
+    times = list(timestamps) if timestamps is not None else [i / fps for i in range(int(round(seconds * fps)))]
+    cache: dict = {}
+    with av.open(str(path), "w", format=container_format) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = sw, sh
+        stream.pix_fmt = pix_fmt
+        cc = stream.codec_context
+        cc.colorspace = 1 if hd else 6  # AVCOL_SPC_BT709 / SMPTE170M
+        cc.color_range = 2 if pix_fmt.startswith("yuvj") else 1
+        if gop:
+            cc.gop_size = gop
+        if bit_rate:
+            cc.bit_rate = bit_rate
+        if codec == "libx264":
+            stream.options = {"preset": "ultrafast", "crf": "23"}
+        elif codec == "libx265":
+            stream.options = {"preset": "ultrafast", "x265-params": "log-level=error"}
+        elif codec == "libvpx-vp9":
+            stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"}
+        if rotation:
+            stream.set_display_rotation(rotation)
+        tb = Fraction(1, 90000) if timestamps is not None else Fraction(1, fps)
+        stream.time_base = tb
+        k = {0: 0, 90: -1, 180: 2, -90: 1, 270: 1}[rotation]
+        for i, t in enumerate(times):
+            rgb = render_frame(width, height, t, shots, cache)
+            if k:
+                rgb = np.ascontiguousarray(np.rot90(rgb, k))
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame = frame.reformat(format=pix_fmt, dst_colorspace=space)
+            frame.pts = int(round(t / tb)) if timestamps is not None else i
+            frame.time_base = tb
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path

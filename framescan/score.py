@@ -1,0 +1,94 @@
+"""Per-frame category scores and the evidence behind them.
+
+A label that feeds a category contributes ``score * weight``; a frame's category score is
+the maximum contribution over every model and label (so two models agreeing do not add up
+beyond what the stronger one says, and one strong detection is never diluted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .frames import Detections
+from .models import ModelManifest
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One model output that fed a category on one frame."""
+
+    time: float
+    frame_index: int
+    model: str
+    label: str
+    category: str
+    score: float  # the model's own score
+    weighted: float  # score * the label's weight: what the category sees
+    box: tuple[float, float, float, float] | None = None  # x1, y1, x2, y2 in upright frame pixels
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {
+            "time": round(self.time, 3),
+            "frame_index": self.frame_index,
+            "model": self.model,
+            "label": self.label,
+            "category": self.category,
+            "score": round(self.score, 4),
+            "weighted": round(self.weighted, 4),
+        }
+        if self.box is not None:
+            d["box"] = [round(v, 1) for v in self.box]
+        return d
+
+
+@dataclass
+class FrameScore:
+    """Scores of one sampled frame: per-category maximum and all contributing evidence."""
+
+    index: int
+    time: float
+    scores: dict[str, float] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def add(self, ev: Evidence) -> None:
+        self.evidence.append(ev)
+        if ev.weighted > self.scores.get(ev.category, 0.0):
+            self.scores[ev.category] = ev.weighted
+
+
+class LabelMap:
+    """Which class ids of a model feed which category, with their weights (from the manifest)."""
+
+    def __init__(self, manifest: ModelManifest) -> None:
+        self.model = manifest.name
+        self.names = [lab.name for lab in manifest.labels]
+        self.category = [lab.category for lab in manifest.labels]
+        self.weight = np.array([lab.weight for lab in manifest.labels], np.float32)
+        self.feeds = np.array([lab.category is not None for lab in manifest.labels], bool)
+
+    def evidence(self, dets: Detections, frame: FrameScore) -> None:
+        """Add this model's category-feeding detections on ``frame`` to it."""
+        if len(dets) == 0:
+            return
+        ids = dets.class_id
+        valid = (ids >= 0) & (ids < len(self.names))
+        ids = np.where(valid, ids, 0)
+        sel = np.flatnonzero(valid & self.feeds[ids] & (dets.score > 0))
+        for i in sel:
+            cid = int(ids[i])
+            score = float(dets.score[i])
+            box = tuple(float(v) for v in dets.xyxy[i]) if dets.has_boxes else None
+            frame.add(
+                Evidence(
+                    time=frame.time,
+                    frame_index=frame.index,
+                    model=self.model,
+                    label=self.names[cid],
+                    category=self.category[cid],  # type: ignore[arg-type]
+                    score=score,
+                    weighted=score * float(self.weight[cid]),
+                    box=box,  # type: ignore[arg-type]
+                )
+            )

@@ -1,0 +1,41 @@
+"""framescan: an open video content-safety scanner (PyAV -> Numba -> ONNX Runtime)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+version = {}
+for line in (ROOT / "framescan" / "__init__.py").read_text().splitlines():
+    if line.startswith("__version__"):
+        exec(line, version)
+
+setup(
+    name="framescan",
+    version=version["__version__"],
+    description="Scan short videos for content that harms children: PyAV decode, Numba preprocessing, ONNX Runtime",
+    long_description=(ROOT / "README.md").read_text() if (ROOT / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["framescan", "framescan.*"]) + ["framescan._models"],
+    # Model manifests live in the top-level models/ folder and ship as framescan._models.
+    package_dir={"framescan._models": "models"},
+    package_data={"framescan._models": ["*.json"], "framescan": ["data/*"]},
+    install_requires=[
+        "av>=14",
+        "numpy>=1.24",
+        "numba>=0.59",
+        "onnxruntime>=1.17",
+        "opencv-python-headless>=4.8",
+        "nudenet>=3.4",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.5", "scikit-image>=0.22", "pdqhash>=0.2.8", "psutil>=5.9"],
+    },
+    entry_points={"console_scripts": ["framescan=framescan.cli.main:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Multimedia :: Video",
+    ],
+)
