@@ -156,6 +156,7 @@ def write_clip(
             stream.set_display_rotation(rotation)
         tb = Fraction(1, 90000) if timestamps is not None else Fraction(1, fps)
         stream.time_base = tb
+        stream.codec_context.time_base = tb
         k = {0: 0, 90: -1, 180: 2, -90: 1, 270: 1}[rotation]
         for i, t in enumerate(times):
             rgb = render_frame(width, height, t, shots, cache)

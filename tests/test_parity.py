@@ -8,13 +8,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from tolerances import PARITY_MAX_SCORE_DIFF, PARITY_MIN_IOU, iou
 
 from framescan.decode import to_yuv_frame
 from framescan.models import load_manifest
 from framescan.pipeline import Scanner
 from framescan.preprocess import preprocess_into
 from framescan.samples import Shot, write_clip
-from tolerances import PARITY_MAX_SCORE_DIFF, PARITY_MIN_IOU, iou
 
 # (image, frame size): each photograph fills most of the frame for the whole clip.
 CASES = [("astronaut", 640, 480), ("camera", 512, 512), ("colorwheel", 720, 1280), ("colorwheel", 1294, 964)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tolerances import assert_kernel_close
 
 from framescan.frames import ColorInfo, YuvFrame
 from framescan.preprocess import InputSpec, ResizeMode, plan, preprocess_into, preprocess_reference
-from tolerances import assert_kernel_close
 
 SIZES = [(1294, 964), (720, 1280), (1280, 720), (33, 17), (17, 33), (1, 1), (2, 2), (5, 3), (320, 320), (640, 2)]
 

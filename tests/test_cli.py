@@ -1,0 +1,115 @@
+"""The command line, run as a real subprocess: verdicts, JSON, exit codes, clean errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from framescan.cli.main import EXIT_ALLOW, EXIT_BLOCK, EXIT_CONFIG, EXIT_ERROR, EXIT_REVIEW
+from framescan.cli.scan import exit_code
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "framescan", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def test_scan_prints_verdict_and_writes_json(short_flagged: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    p = run("scan", str(short_flagged), "--json", str(out))
+    assert p.returncode == EXIT_BLOCK, p.stderr
+    assert "BLOCK" in p.stdout and "sexual" in p.stdout and "segments:" in p.stdout
+    assert "no signal configured" in p.stdout
+    assert "\r" not in p.stderr, "progress bar drawn although stderr is not a terminal"
+    report = json.loads(out.read_text())
+    assert report["schema"] == "framescan.report/1" and report["decision"] == "block"
+    assert report["models"][0]["sha256"] and report["timings"]["total"] > 0
+
+
+def test_clean_clip_exits_0_and_json_to_stdout(tmp_path: Path) -> None:
+    from framescan.samples import write_clip
+
+    clip = write_clip(tmp_path / "clean.mp4", width=320, height=240, seconds=2, fps=10)
+    p = run("scan", str(clip), "--json", "-", "--every", "5")
+    assert p.returncode == EXIT_ALLOW, p.stderr
+    assert json.loads(p.stdout)["decision"] == "allow"
+
+
+@pytest.mark.parametrize(
+    "content,code",
+    [
+        (None, "NOT_FOUND"),
+        (b"", "EMPTY"),
+        (b"<html>hello</html>", "UNSUPPORTED_FORMAT"),
+        (b"\x00" * 5000, "UNSUPPORTED_FORMAT"),
+    ],
+    ids=["missing", "empty", "html", "zeros"],
+)
+def test_bad_input_is_a_clear_error_without_traceback(tmp_path: Path, content: bytes | None, code: str) -> None:
+    path = tmp_path / "bad.mp4"
+    if content is not None:
+        path.write_bytes(content)
+    p = run("scan", str(path), "--json", str(tmp_path / "r.json"))
+    assert p.returncode == EXIT_ERROR
+    assert "Traceback" not in p.stderr + p.stdout
+    assert f"[{code}]" in p.stdout + p.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["status"] == "error" and report["decision"] is None and report["error"]["code"] == code
+
+
+def test_several_clips_and_severity(short_flagged: Path, tmp_path: Path) -> None:
+    p = run("scan", str(short_flagged), str(tmp_path / "missing.mp4"), "--json", str(tmp_path / "r.json"), "-q")
+    assert p.returncode == EXIT_BLOCK  # block outranks an error
+    assert p.stdout == ""
+    reports = json.loads((tmp_path / "r.json").read_text())
+    assert [r["status"] for r in reports] == ["complete", "error"]
+
+
+def test_exit_code_order() -> None:
+    assert exit_code(["allow", "allow"]) == EXIT_ALLOW
+    assert exit_code(["allow", "review"]) == EXIT_REVIEW
+    assert exit_code(["review", "error"]) == EXIT_ERROR
+    assert exit_code(["error", "block", "allow"]) == EXIT_BLOCK
+
+
+def test_bad_model_and_policy_are_config_errors(short_flagged: Path, tmp_path: Path) -> None:
+    p = run("scan", str(short_flagged), "--model", "no-such-model")
+    assert p.returncode == EXIT_CONFIG and "no model named" in p.stderr and "Traceback" not in p.stderr
+    bad = tmp_path / "policy.json"
+    bad.write_text('{"categories": {"sexual": {"review": 0.9, "block": 0.1}}}')
+    p = run("scan", str(short_flagged), "--policy", str(bad))
+    assert p.returncode == EXIT_CONFIG and "review <= block" in p.stderr
+
+
+def test_policy_file_changes_the_decision(short_flagged: Path, tmp_path: Path) -> None:
+    lenient = tmp_path / "lenient.json"
+    lenient.write_text('{"name": "lenient", "categories": {"sexual": {"review": 0.5, "block": 0.99}}}')
+    p = run("scan", str(short_flagged), "--policy", str(lenient), "--json", "-")
+    assert p.returncode == EXIT_REVIEW, p.stderr
+    assert json.loads(p.stdout)["policy"]["name"] == "lenient"
+
+
+def test_models_lists_path_sha_and_both_licences() -> None:
+    p = run("models")
+    assert p.returncode == 0
+    assert "nudenet-320n" in p.stdout and "320n.onnx" in p.stdout
+    assert "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f" in p.stdout
+    assert "AGPL-3.0" in p.stdout and "MIT" in p.stdout
+
+
+def test_sample_then_scan(tmp_path: Path) -> None:
+    clip = tmp_path / "s.mp4"
+    p = run("sample", str(clip), "--flagged", "1", "2", "--seconds", "3", "--size", "320x568")
+    assert p.returncode == 0 and clip.stat().st_size > 0
+    p = run("scan", str(clip))
+    assert p.returncode in (EXIT_BLOCK, EXIT_REVIEW), p.stdout + p.stderr
+
+
+def test_probe_command(short_flagged: Path) -> None:
+    p = run("probe", str(short_flagged))
+    assert p.returncode == 0 and json.loads(p.stdout)["codec"] == "h264"

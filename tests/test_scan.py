@@ -1,0 +1,208 @@
+"""End-to-end scans of generated clips: the issue's acceptance items."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from framescan import Scanner, scan
+from framescan.decode import FrameDecoder
+from framescan.preprocess import preprocess_into
+from framescan.probe import as_source, open_container, select_video_stream
+from framescan.sample import make_sampler
+from framescan.samples import Shot, write_clip
+
+
+def _overlaps(seg: dict, start: float, end: float) -> bool:
+    return seg["start"] <= end and seg["end"] >= start
+
+
+def test_flagged_clip_has_a_sexual_segment_at_6_to_8_s(flagged_clip: Path, scanner: Scanner) -> None:
+    d = scanner.scan(flagged_clip).to_dict()
+    assert d["status"] == "complete"
+    segs = d["categories"]["sexual"]["segments"]
+    assert segs, "no sexual segment found"
+    assert all(_overlaps(s, 6.0, 8.0) for s in segs), f"sexual segments outside 6-8 s: {segs}"
+    assert any(_overlaps(s, 6.0, 8.0) for s in segs)
+    assert d["decision"] != "allow"
+    ev = segs[0]["evidence"][0]
+    assert ev["label"] == "BUTTOCKS_EXPOSED" and 6.0 <= ev["time"] <= 8.0 and len(ev["box"]) == 4
+
+
+def test_clean_clip_is_allowed(clean_clip: Path, scanner: Scanner) -> None:
+    d = scanner.scan(clean_clip).to_dict()
+    assert d["decision"] == "allow", d["reasons"]
+    assert d["categories"]["sexual"]["segments"] == []
+    assert d["status"] == "complete"
+
+
+def test_categories_without_signal_say_so(short_flagged: Path, scanner: Scanner) -> None:
+    cats = scanner.scan(short_flagged).to_dict()["categories"]
+    assert cats["sexual"]["signals"] == ["nudenet-320n"]
+    for c in ("violence", "hate", "bullying", "extremism"):
+        assert cats[c]["signals"] == [] and cats[c]["score"] is None and "no signal" in cats[c]["note"]
+
+
+def _comparable(report) -> dict:
+    d = report.to_dict()
+    d.pop("timings")
+    d.pop("source")
+    return d
+
+
+def test_bytes_and_file_object_give_the_same_report(short_flagged: Path, scanner: Scanner) -> None:
+    by_path = _comparable(scanner.scan(short_flagged))
+    data = short_flagged.read_bytes()
+    assert _comparable(scanner.scan(data)) == by_path
+    with open(short_flagged, "rb") as f:
+        assert _comparable(scanner.scan(f)) == by_path
+    assert _comparable(scanner.scan(io.BytesIO(data))) == by_path
+    assert by_path["categories"]["sexual"]["segments"], "the comparison must cover a real finding"
+
+
+def test_module_level_scan(short_flagged: Path) -> None:
+    assert scan(short_flagged, threads=2).decision != "allow"
+
+
+def _count_decoded(path: Path) -> tuple[int, float]:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        frames = list(c.decode(s))
+        start = frames[0].time
+        end = max(f.time + float(f.duration * f.time_base) for f in frames)
+    return len(frames), end - start
+
+
+def test_coverage_equals_what_was_decoded(short_flagged: Path, scanner: Scanner) -> None:
+    n, seconds = _count_decoded(short_flagged)
+    cov = scanner.scan(short_flagged).to_dict()["coverage"]
+    assert cov["decoded_frames"] == n == cov["claimed_frames"]
+    assert cov["decoded_seconds"] == pytest.approx(seconds, abs=1e-3)
+    assert cov["sampled_frames"] == cov["scored_frames"] == 8  # 4 s at 2 fps
+
+
+FORMATS = [
+    # (id, write_clip kwargs)
+    ("portrait", dict(width=360, height=640)),
+    ("landscape", dict(width=640, height=360)),
+    ("odd-1294x964", dict(width=1294, height=964)),
+    ("odd-721x405", dict(width=721, height=405, pix_fmt="yuv444p")),
+    ("rotated-90", dict(width=360, height=640, rotation=90)),
+    ("rotated-minus-90", dict(width=360, height=640, rotation=-90)),
+    ("hevc", dict(width=480, height=272, codec="libx265")),
+    ("vp9-webm", dict(width=480, height=270, codec="libvpx-vp9", container_format="webm")),
+    ("mjpeg-avi", dict(width=480, height=270, codec="mjpeg", pix_fmt="yuvj420p", container_format="avi")),
+    ("h264-10bit", dict(width=320, height=240, pix_fmt="yuv420p10le")),
+]
+
+
+@pytest.mark.parametrize("name,kw", FORMATS, ids=[f[0] for f in FORMATS])
+def test_formats_scan_and_find_the_flagged_image(name: str, kw: dict, tmp_path: Path, scanner: Scanner) -> None:
+    suffix = ".webm" if "webm" in name else ".avi" if "avi" in name else ".mp4"
+    clip = write_clip(
+        tmp_path / f"{name}{suffix}", seconds=2, fps=10, gop=10, shots=[Shot(0, 2, "colorwheel", 0.9)], **kw
+    )
+    d = scanner.scan(clip).to_dict()
+    assert d["status"] == "complete", d["warnings"]
+    assert d["coverage"]["decoded_frames"] == 20
+    assert d["decision"] != "allow", f"{name}: flagged image not found: {d['categories']['sexual']}"
+    assert d["clip"]["display_width"] == kw["width"] and d["clip"]["display_height"] == kw["height"]
+    assert d["clip"]["rotation"] == kw.get("rotation", 0)
+
+
+def _model_inputs(path: Path, scanner: Scanner) -> tuple[np.ndarray, list]:
+    model = scanner.models[0]
+    spec = model.manifest.input
+    src = as_source(path)
+    c = open_container(src)
+    try:
+        frames = list(FrameDecoder(c, select_video_stream(c, src.name), make_sampler(every=5)))
+        batch = spec.empty_batch(len(frames))
+        geos = [preprocess_into(f, spec, batch[i]) for i, f in enumerate(frames)]
+        return batch, model.run(batch, geos)
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_rotated_clip_reaches_the_model_upright(rotation: int, tmp_path: Path, scanner: Scanner) -> None:
+    """A clip stored rotated with a display matrix gives the model the same upright input
+    (and the same face detection) as the clip stored upright."""
+    kw = dict(width=480, height=640, seconds=1, fps=10, shots=[Shot(0, 1, "astronaut", 0.9)])
+    upright, up_dets = _model_inputs(write_clip(tmp_path / "up.mp4", **kw), scanner)
+    rotated, rot_dets = _model_inputs(write_clip(tmp_path / "rot.mp4", rotation=rotation, **kw), scanner)
+    assert upright.shape == rotated.shape
+    # same picture up to compression noise; a wrong orientation correlates far worse
+    corr = np.corrcoef(upright.ravel(), rotated.ravel())[0, 1]
+    wrong = np.corrcoef(upright.ravel(), np.rot90(rotated, 1, axes=(2, 3)).ravel())[0, 1]
+    assert corr > 0.98 and wrong < corr - 0.1, (corr, wrong)
+    labels = [lab.name for lab in scanner.models[0].manifest.labels]
+    for a, b in zip(up_dets, rot_dets):
+        faces_a = [a.xyxy[i] for i in range(len(a)) if labels[a.class_id[i]] == "FACE_FEMALE"]
+        faces_b = [b.xyxy[i] for i in range(len(b)) if labels[b.class_id[i]] == "FACE_FEMALE"]
+        assert faces_a and faces_b
+        assert np.abs(faces_a[0] - faces_b[0]).max() < 12, (faces_a[0], faces_b[0])
+
+
+def test_vfr_fps_sampling_uses_timestamps(tmp_path: Path) -> None:
+    """On a variable-frame-rate clip, --fps keeps the first frame at/after each k/fps instant."""
+    rng = np.random.default_rng(5)
+    times = np.cumsum(rng.choice([1 / 60, 1 / 30, 1 / 10, 0.25], size=60))
+    times = np.round(times - times[0], 4)
+    clip = write_clip(tmp_path / "vfr.mp4", width=160, height=120, timestamps=list(times), seconds=0)
+    src = as_source(clip)
+    c = open_container(src)
+    try:
+        kept = [f.time for f in FrameDecoder(c, select_video_stream(c, src.name), make_sampler(fps=2))]
+    finally:
+        c.close()
+    expected = []
+    for k in range(int(times[-1] * 2) + 1):
+        at = [t for t in times if t >= k / 2 - 1e-6]
+        if at and at[0] not in expected:
+            expected.append(at[0])
+    assert np.allclose(kept, expected, atol=1e-3), (kept, expected)
+
+
+def test_sampling_modes_count_frames(short_flagged: Path) -> None:
+    """--every, --all and --keyframes score the frames they say (clip: 4 s, 15 fps, GOP 60)."""
+    with av.open(str(short_flagged)) as c:
+        keyframes = sum(1 for p in c.demux(video=0) if p.is_keyframe and p.size)
+    for opts, scored, decoded in [
+        (dict(every=4), 15, 60),
+        (dict(all_frames=True), 60, 60),
+        (dict(keyframes=True), keyframes, keyframes),
+        (dict(fps=1), 4, 60),
+    ]:
+        cov = Scanner(threads=2, **opts).scan(short_flagged).to_dict()["coverage"]
+        assert (cov["scored_frames"], cov["decoded_frames"]) == (scored, decoded), opts
+
+
+def test_early_exit_stops_at_block(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "early.mp4", width=360, height=640, seconds=8, fps=10, flagged=(0.5, 8))
+    full = Scanner(threads=2, batch_size=2).scan(clip).to_dict()
+    early = Scanner(threads=2, batch_size=2, early_exit=True).scan(clip).to_dict()
+    assert full["decision"] == early["decision"] == "block"
+    cov = early["coverage"]
+    assert cov["stopped_early"] and cov["stopped_at"] < 4.0
+    assert cov["decoded_frames"] < full["coverage"]["decoded_frames"]
+    assert early["status"] == "complete"
+
+
+def test_truncated_clip_is_partial_and_never_allow(tmp_path: Path, scanner: Scanner) -> None:
+    """An MKV cut at half its size: the header claims 4 s, about 2 s decode."""
+    clip = write_clip(tmp_path / "full.mkv", width=320, height=240, seconds=4, fps=10)
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    d = scanner.scan(cut).to_dict()
+    assert d["status"] == "partial" and d["decision"] == "review"
+    cov = d["coverage"]
+    assert cov["claimed_seconds"] == pytest.approx(4.0, abs=0.1)
+    assert 0.5 < cov["decoded_seconds"] < 3.5
+    assert any("claims" in w for w in d["warnings"])
+    assert any("partial" in r for r in d["reasons"])
