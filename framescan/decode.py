@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ResourceExhausted
 from .frames import KERNEL_PIXEL_FORMATS, ColorInfo, YuvFrame
 from .probe import color_of_stream, normalise_rotation
 from .sample import Sampler
@@ -82,7 +83,8 @@ class FrameDecoder:
     """Iterate the sampled frames of one video stream, counting everything decoded.
 
     ``should_stop`` is polled between packets (early exit, cancellation); ``on_frame`` sees
-    every decoded frame's time (limits, progress).
+    every decoded frame's time, the running stats and the frame's size (limits: a stream can
+    change size mid-way).
     """
 
     def __init__(
@@ -92,7 +94,8 @@ class FrameDecoder:
         sampler: Sampler,
         threads: int = DEFAULT_DECODE_THREADS,
         should_stop: Callable[[], bool] | None = None,
-        on_frame: Callable[[float, DecodeStats], None] | None = None,
+        on_frame: Callable[[float, DecodeStats, int, int], None] | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         self.container = container
         self.stream = stream
@@ -105,11 +108,17 @@ class FrameDecoder:
         cc.thread_count = max(1, int(threads))
         if sampler.skip_frame:
             cc.skip_frame = sampler.skip_frame
+        if max_pixels:
+            # FFmpeg refuses frames larger than this before allocating them (a later SPS
+            # can change the size the header announced).
+            cc.options = {**dict(cc.options or {}), "max_pixels": str(int(max_pixels))}
         tb = stream.time_base
         self._time_base = float(tb) if tb else None
         self._start = float(stream.start_time * tb) if (stream.start_time is not None and tb) else None
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self._frame_step = 1.0 / float(rate) if rate else None
+        self._last_time: float | None = None
+        self._last_step: float | None = None
 
     def _time_of(self, frame: Any) -> float:
         """Seconds from the stream start, from PTS (falling back to DTS, then to counting)."""
@@ -126,9 +135,12 @@ class FrameDecoder:
         return 0.0
 
     def _frame_duration(self, frame: Any, t: float) -> float:
+        """The frame's display duration, never trusted beyond twice the last timestamp step
+        (or 1 s): a patched sample table can give the last frame hours."""
+        step = self._last_step or self._frame_step or 1.0
         if frame.duration and self._time_base:
-            return float(frame.duration) * self._time_base
-        return self._frame_step or 0.0
+            return min(float(frame.duration) * self._time_base, 2.0 * step, 1.0)
+        return min(self._frame_step or 0.0, 1.0)
 
     def _emit(self, frames: list[Any]) -> Iterator[YuvFrame]:
         st = self.stats
@@ -136,6 +148,9 @@ class FrameDecoder:
             if frame.is_corrupt:
                 st.corrupt_frames += 1
             t = self._time_of(frame)
+            if self._last_time is not None and t > self._last_time:
+                self._last_step = t - self._last_time
+            self._last_time = t
             index = st.decoded_frames
             st.decoded_frames += 1
             if st.first_time is None:
@@ -143,7 +158,7 @@ class FrameDecoder:
             end = t + self._frame_duration(frame, t)
             st.end_time = end if st.end_time is None else max(st.end_time, end)
             if self._on_frame is not None:
-                self._on_frame(t, st)
+                self._on_frame(t, st, frame.width, frame.height)
             if self.sampler.keep(index, t, bool(frame.key_frame)):
                 st.sampled_frames += 1
                 yield to_yuv_frame(frame, index, t)
@@ -162,6 +177,8 @@ class FrameDecoder:
                 packet = next(demux)
             except StopIteration:
                 break
+            except av.error.MemoryError as ex:
+                raise ResourceExhausted(f"demuxing ran out of memory ({ex.strerror or ex})") from ex
             except av.error.FFmpegError as ex:
                 st.stopped_by, st.error = "error", f"demuxing failed: {ex.strerror or ex}"
                 log.info("demux error: %s", ex)
@@ -170,6 +187,8 @@ class FrameDecoder:
                 frames = packet.decode()
             except av.error.EOFError:
                 break
+            except av.error.MemoryError as ex:
+                raise ResourceExhausted(f"decoding ran out of memory ({ex.strerror or ex})") from ex
             except av.error.FFmpegError as ex:
                 st.corrupt_packets += 1
                 log.debug("corrupt packet skipped: %s", ex)

@@ -38,6 +38,9 @@ from .score import FrameScore, LabelMap
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 8
+#: Decoded frames waiting for preprocessing are bounded in bytes as well as in count, so
+#: an 8192x8192 clip cannot queue gigabytes of frames.
+QUEUE_BYTES = 256 << 20
 #: A clip counts as completely read when decoding reaches the claimed duration within this
 #: share (headers round durations, and the last frame's duration is often unknown).
 COVERAGE_TOLERANCE = 0.05
@@ -127,21 +130,30 @@ class Scanner:
 
     # ------------------------------------------------------------------ scanning
 
-    def scan(self, source: SourceLike, *, name: str | None = None, progress: ProgressFn | None = None) -> Report:
+    def scan(
+        self,
+        source: SourceLike,
+        *,
+        name: str | None = None,
+        progress: ProgressFn | None = None,
+        limits: Limits | None = None,
+    ) -> Report:
         """Scan one clip. Raises a ``FramescanError`` when nothing trustworthy could be scored
-        (missing, empty, unreadable, no video, no frames); a clip read only in part gives a
-        report with ``status == "partial"``."""
+        (missing, empty, unreadable, no video, no frames, over a limit); a clip read only in
+        part gives a report with ``status == "partial"``. ``limits`` overrides the scanner's
+        limits for this clip."""
         t_start = time.perf_counter()
+        limits = limits or self.limits
         src = as_source(source, name)
-        self.limits.check_file(src.size_bytes, src.name)
+        limits.check_file(src.size_bytes, src.name)
         timings: dict[str, float] = {}
         container = open_container(src)
         try:
             stream = select_video_stream(container, src.name)
             info = describe(container, stream, src)
-            self.limits.check_header(info.width, info.height, len(container.streams), src.name)
+            limits.check_header(info.width, info.height, len(container.streams), src.name)
             timings["probe"] = time.perf_counter() - t_start
-            return self._scan_open(src.name, container, stream, info, timings, t_start, progress)
+            return self._scan_open(src.name, container, stream, info, timings, t_start, progress, limits)
         finally:
             container.close()
 
@@ -154,16 +166,21 @@ class Scanner:
         timings: dict[str, float],
         t_start: float,
         progress: ProgressFn | None,
+        limits: Limits,
     ) -> Report:
         sampler = self.sampler()
         stop = threading.Event()
-        q: queue.Queue[Any] = queue.Queue(maxsize=2 * self.batch_size)
-        limits = self.limits
+        frame_bytes = max(1, info.width * info.height * 3 // 2)
+        q: queue.Queue[Any] = queue.Queue(maxsize=max(2, min(2 * self.batch_size, QUEUE_BYTES // frame_bytes)))
 
-        def check(t: float, st: DecodeStats) -> None:
+        def check(t: float, st: DecodeStats, width: int, height: int) -> None:
             limits.check_progress(t, st.decoded_frames, name)
+            if width != info.width or height != info.height:
+                limits.check_header(width, height, 0, name)
 
-        decoder = FrameDecoder(container, stream, sampler, self.decode_threads, stop.is_set, check)
+        decoder = FrameDecoder(
+            container, stream, sampler, self.decode_threads, stop.is_set, check, max_pixels=limits.max_pixels
+        )
         decode_time = [0.0]
 
         def put(item: Any) -> bool:
@@ -279,8 +296,10 @@ class Scanner:
             if st.error:
                 raise Truncated(f"{name}: no frame could be decoded ({st.error})")
             if st.corrupt_packets:
-                raise Truncated(f"{name}: no frame could be decoded ({st.corrupt_packets} corrupt packets)")
-            raise NoFrames(f"{name}: the video stream contains no decodable frames")
+                raise NoFrames(
+                    f"{name}: no frame could be decoded: the decoder rejected all {st.corrupt_packets} packets"
+                )
+            raise NoFrames(f"{name}: the video stream contains no frames")
         warnings = list(st.warnings)
         partial = False
         if st.error:

@@ -172,17 +172,28 @@ class ClipInfo:
 
 
 def select_video_stream(container: Any, name: str) -> Any:
-    """The first real video stream (cover art / attached pictures are skipped)."""
+    """The clip's main video stream: cover art / attached pictures are skipped, and among the
+    rest the one with the most content (frames, else duration) wins, so a one-frame still track
+    placed first is not mistaken for the video."""
     import av
 
-    candidates = [s for s in container.streams.video]
+    candidates = list(container.streams.video)
     if not candidates:
         kinds = sorted({s.type for s in container.streams})
         raise NoVideoStream(f"{name}: no video stream (streams: {', '.join(kinds) or 'none'})", streams=kinds)
     real = [s for s in candidates if not (s.disposition & av.stream.Disposition.attached_pic)]
     if not real:
         raise NoVideoStream(f"{name}: the only video stream is a cover picture, not a video")
-    return real[0]
+    decodable = [s for s in real if s.codec_context is not None]
+    if not decodable:
+        raise UnsupportedFormat(f"{name}: the video codec is unknown or has no decoder in this build of FFmpeg")
+
+    def content(s: Any) -> tuple[float, float]:
+        frames = float(s.frames or 0)
+        seconds = float(s.duration * s.time_base) if (s.duration and s.time_base) else 0.0
+        return (frames, seconds)
+
+    return max(decodable, key=lambda s: (content(s), -s.index))
 
 
 def _float_or_none(x: Any) -> float | None:

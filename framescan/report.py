@@ -64,6 +64,12 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _raw: dict[str, Any] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        """A report received as JSON (e.g. from a worker process): ``to_dict`` returns it as is."""
+        return cls(source=d["source"], status=d["status"], decision=d["decision"], error=d.get("error"), _raw=d)
 
     @classmethod
     def from_error(cls, source: str, err: FramescanError, **kw: Any) -> Report:
@@ -71,9 +77,13 @@ class Report:
 
     @property
     def segments(self) -> list[dict[str, Any]]:
+        if self._raw is not None:
+            return list(self._raw.get("segments", []))
         return [s.to_dict() for r in self.categories.values() for s in r.segments]
 
     def to_dict(self) -> dict[str, Any]:
+        if self._raw is not None:
+            return dict(self._raw)
         d: dict[str, Any] = {
             "schema": SCHEMA,
             "framescan_version": __version__,

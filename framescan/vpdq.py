@@ -55,9 +55,7 @@ TIMESTAMP_TOLERANCE_S = 1e-6  # slack when a frame's timestamp lands on a sampli
 UNKNOWN_FRAME_NUMBER = -1
 
 # 8-bit YUV formats whose plane 0 is limited-range luma usable as it is; others are converted.
-_Y_PLANE_FORMATS = frozenset(
-    {"yuv420p", "yuv422p", "yuv444p", "yuv410p", "yuv411p", "yuv440p", "nv12", "nv21"}
-)
+_Y_PLANE_FORMATS = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv410p", "yuv411p", "yuv440p", "nv12", "nv21"})
 
 
 @dataclass(frozen=True)
@@ -204,9 +202,7 @@ def hash_frames(
     return VideoHash.from_features(features)
 
 
-def hash_video(
-    path: str | os.PathLike[str], *, seconds_per_hash: float = DEFAULT_SECONDS_PER_HASH
-) -> VideoHash:
+def hash_video(path: str | os.PathLike[str], *, seconds_per_hash: float = DEFAULT_SECONDS_PER_HASH) -> VideoHash:
     """vPDQ hash of a video file, frames picked and numbered as Meta's vPDQ does."""
     frame_rate = _frame_rate(path) if seconds_per_hash > 0 else None
     out = hash_frames(_iter_luma(path), seconds_per_hash=seconds_per_hash, frame_rate=frame_rate)
@@ -275,9 +271,7 @@ def _iter_luma(path: str | os.PathLike[str]) -> Iterator[tuple[int, float, np.nd
                     timestamp = float(frame.time or 0.0)
                 yield index, timestamp, y
         except av.error.FFmpegError as ex:
-            raise Truncated(
-                f"{path}: decoding failed after {index + 1} frames ({ex})", path=str(path)
-            ) from ex
+            raise Truncated(f"{path}: decoding failed after {index + 1} frames ({ex})", path=str(path)) from ex
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,9 +280,7 @@ def _iter_luma(path: str | os.PathLike[str]) -> Iterator[tuple[int, float, np.nd
 
 def format_text(video_hash: VideoHash) -> str:
     """vPDQ text form: ``frame_number,quality,hex,timestamp`` lines."""
-    lines = [
-        f"{f.frame_number},{f.quality},{f.hex},{f.timestamp:.{TIMESTAMP_DECIMALS}f}\n" for f in video_hash
-    ]
+    lines = [f"{f.frame_number},{f.quality},{f.hex},{f.timestamp:.{TIMESTAMP_DECIMALS}f}\n" for f in video_hash]
     return "".join(lines)
 
 
@@ -303,9 +295,7 @@ def parse_text(text: str, *, source: str = "<text>") -> VideoHash:
         if len(parts) < 4:
             raise ValueError(f"{source}:{lineno}: expected frame,quality,hex,timestamp, got {line!r}")
         try:
-            feats.append(
-                VpdqFeature(int(parts[0]), float(parts[3]), int(parts[1]), pdq.hex_to_hash(parts[2]))
-            )
+            feats.append(VpdqFeature(int(parts[0]), float(parts[3]), int(parts[1]), pdq.hex_to_hash(parts[2])))
         except ValueError as ex:
             raise ValueError(f"{source}:{lineno}: {ex}") from ex
     return VideoHash.from_features(feats)
@@ -368,9 +358,7 @@ class VpdqMatch:
         query_threshold: float = QUERY_MATCH_THRESHOLD_PERCENT,
         compared_threshold: float = COMPARED_MATCH_THRESHOLD_PERCENT,
     ) -> bool:
-        return (
-            self.query_match_percent >= query_threshold and self.compared_match_percent >= compared_threshold
-        )
+        return self.query_match_percent >= query_threshold and self.compared_match_percent >= compared_threshold
 
 
 def prepare_for_matching(video_hash: VideoHash, quality_threshold: int = QUALITY_THRESHOLD) -> VideoHash:

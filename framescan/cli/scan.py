@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import FramescanError, InputError
+from ..errors import ConfigError, FramescanError, InputError
+from ..limits import DEFAULT_LIMITS, Limits
 from ..report import Report
 from .main import EXIT_ALLOW, EXIT_BLOCK, EXIT_ERROR, EXIT_REVIEW
 from .progress import ProgressBar
@@ -34,6 +35,30 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="frames per inference batch (default 8)")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: available cores)")
     p.add_argument("--early-exit", action="store_true", help="stop a clip as soon as its decision is block")
+    p.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a resource limit (max_file_bytes, max_pixels, max_side, max_duration, max_frames, "
+        "max_streams, max_seconds_per_clip); repeatable",
+    )
+    p.add_argument("--timeout", type=float, help="wall-clock seconds per clip (same as --limit max_seconds_per_clip=S)")
+
+
+def parse_limits(args: argparse.Namespace) -> Limits:
+    changes: dict[str, Any] = {}
+    for item in args.limit:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--limit takes NAME=VALUE, got {item!r}")
+        try:
+            changes[key.strip()] = float(value) if "." in value or "e" in value.lower() else int(value)
+        except ValueError as ex:
+            raise ConfigError(f"--limit {key}: {value!r} is not a number") from ex
+    if args.timeout is not None:
+        changes["max_seconds_per_clip"] = args.timeout
+    return DEFAULT_LIMITS.updated(**changes)
 
 
 def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -58,6 +83,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_scanner_options(p)
     p.add_argument("--json", metavar="OUT", help="write the full report(s) as JSON to OUT ('-' for stdout)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument(
+        "--no-isolate",
+        dest="isolate",
+        action="store_false",
+        help="decode in this process (default: in a supervised worker process that a crash or hang cannot take down)",
+    )
     return p
 
 
@@ -125,25 +156,35 @@ def write_json(reports: list[Report], out: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..isolate import WorkerConfig, WorkerPool
     from ..pipeline import Scanner
 
-    scanner = Scanner(**scanner_kwargs(args))  # model/config errors end the run (exit 4)
+    limits = parse_limits(args)
+    kwargs = scanner_kwargs(args)
+    # Model/config errors end the run before any clip (exit 4).
+    engine: Any = WorkerPool(1, WorkerConfig(scanner=kwargs, limits=limits)) if args.isolate else None
+    scanner = None if args.isolate else Scanner(limits=limits, **kwargs)
     reports: list[Report] = []
-    for path in args.paths:
-        bar = ProgressBar(Path(path).name, enabled=None if not args.quiet else False)
-        try:
-            report = scanner.scan(path, progress=bar)
-        except InputError as ex:
-            report = Report.from_error(path, ex)
-        except FramescanError as ex:
-            report = Report.from_error(path, ex)
-        finally:
-            bar.close()
-        reports.append(report)
-        if not args.quiet and args.json != "-":
-            print(render(report), flush=True)
-        elif report.status == "error" and not args.quiet:
-            print(render(report), file=sys.stderr, flush=True)
+    try:
+        for path in args.paths:
+            bar = ProgressBar(Path(path).name, enabled=None if not args.quiet else False)
+            try:
+                if engine is not None:
+                    report = engine.scan(path, progress=bar)
+                else:
+                    report = scanner.scan(path, progress=bar)  # type: ignore[union-attr]
+            except (InputError, FramescanError) as ex:
+                report = Report.from_error(path, ex)
+            finally:
+                bar.close()
+            reports.append(report)
+            if not args.quiet and args.json != "-":
+                print(render(report), flush=True)
+            elif report.status == "error" and not args.quiet:
+                print(render(report), file=sys.stderr, flush=True)
+    finally:
+        if engine is not None:
+            engine.close()
     if args.json:
         write_json(reports, args.json)
     return exit_code([outcome(r) for r in reports])
