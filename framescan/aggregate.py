@@ -114,7 +114,7 @@ class ClipAggregator:
 
     def decision(self) -> str:
         """The clip decision so far: the most severe category decision."""
-        order = {"allow": 0, "review": 1, "block": 2}
+        order = {"allow": 0, "review": 1, "block": 2}  # noqa: RUF100
         worst = "allow"
         for res in self.results.values():
             if res.signals and order[res.decision] > order[worst]:

@@ -26,6 +26,7 @@ from .decode import DEFAULT_DECODE_THREADS, DecodeStats, FrameDecoder
 from .errors import FramescanError, NoFrames, Truncated
 from .frames import Geometry, YuvFrame
 from .infer import OnnxModel, available_cores
+from .known import KnownContent, KnownContentResult
 from .limits import DEFAULT_LIMITS, Limits
 from .models import CATEGORIES, DEFAULT_MODEL, ModelManifest, load_manifest
 from .policy import DEFAULT_POLICY, Policy, load_policy
@@ -46,6 +47,7 @@ QUEUE_BYTES = 256 << 20
 COVERAGE_TOLERANCE = 0.05
 COVERAGE_TOLERANCE_SECONDS = 0.5
 _END = object()
+_SEVERITY = {"allow": 0, "review": 1, "block": 2}
 
 ProgressFn = Callable[[float, float | None], None]
 
@@ -74,6 +76,8 @@ class Scanner:
         decode_threads: FFmpeg decoder threads (default 2).
         early_exit: stop decoding as soon as the decision is ``block`` (it cannot get worse).
         limits: resource limits for the input (default ``Limits()``).
+        banks: hash-bank database for known-content matching (default: ``framescan.banks.
+            default_db_path()`` if it exists; ``False`` turns matching off).
     """
 
     def __init__(
@@ -90,6 +94,7 @@ class Scanner:
         decode_threads: int | None = None,
         early_exit: bool = False,
         limits: Limits | None = None,
+        banks: str | os.PathLike | bool | None = None,
     ) -> None:
         self._sampling = {"fps": fps, "every": every, "keyframes": keyframes, "all_frames": all_frames}
         make_sampler(**self._sampling)  # validate now, not on the first clip
@@ -111,6 +116,10 @@ class Scanner:
         self.signals = {
             c: [lm.model.name for lm in self._models if c in lm.model.manifest.categories] for c in CATEGORIES
         }
+        self.known = None if banks is False else KnownContent.open(None if banks in (None, True) else banks)  # type: ignore[arg-type]
+        if self.known is not None:
+            for cat, names in self.known.categories.items():
+                self.signals[cat] += [f"bank:{n}" for n in names]
 
     @property
     def models(self) -> list[OnnxModel]:
@@ -215,6 +224,9 @@ class Scanner:
         pending: list[tuple[YuvFrame, list[Geometry]]] = []
         rotation: list[int] = []
         stopped_at: float | None = None
+        known = self.known
+        if known is not None:
+            known.reset()
 
         def flush() -> None:
             if not pending:
@@ -253,6 +265,8 @@ class Scanner:
                 slot = len(pending)
                 geos = [preprocess_into(frame, lm.model.manifest.input, lm.batch[slot]) for lm in self._models]
                 stage["preprocess"] += time.perf_counter() - t0
+                if known is not None:
+                    known.add(frame)
                 pending.append((frame, geos))
                 if len(pending) == self.batch_size:
                     flush()
@@ -279,7 +293,10 @@ class Scanner:
         timings.update(stage)
         if rotation:
             info = info.with_rotation(rotation[0])
-        return self._report(name, info, st, agg, sampler, timings, t_start, stopped_at)
+        kc = known.result() if known is not None else None
+        if kc is not None:
+            timings["known_content"] = kc.seconds
+        return self._report(name, info, st, agg, sampler, timings, t_start, stopped_at, kc)
 
     def _report(
         self,
@@ -291,6 +308,7 @@ class Scanner:
         timings: dict[str, float],
         t_start: float,
         stopped_at: float | None,
+        kc: KnownContentResult | None = None,
     ) -> Report:
         if st.decoded_frames == 0:
             if st.error:
@@ -327,13 +345,25 @@ class Scanner:
             stopped_reason="decision reached block (early exit)" if st.stopped_by == "early_exit" else None,
             stopped_at=stopped_at,
         )
+        if kc is not None:
+            for m in kc.matches:
+                res = agg.results[m["category"]]
+                if _SEVERITY[kc.decision_for(m)] > _SEVERITY[res.decision]:
+                    res.decision = kc.decision_for(m)
         decision = agg.decision()
         reasons = [
             f"{r.category}: peak {r.score:.2f} at {r.peak_time:.2f} s, {r.hit_frames} frame(s) >= review, "
             f"{r.block_frames} >= block -> {r.decision}"
             for r in agg.results.values()
-            if r.signals and r.decision != "allow"
+            if r.signals and r.decision != "allow" and r.hit_frames and r.peak_time is not None
         ]
+        if kc is not None:
+            reasons += [
+                f"{m['category']}: known content {m['item']!r} in bank {m['bank']!r} ({m['action']}): "
+                f"{m['query_match_percent']:.0f}% of hashed frames match (closest {m['min_distance']} bits)"
+                + ("" if m["video_match"] else ", below the video-match share: frame matches only")
+                for m in kc.matches
+            ]
         if partial and decision == "allow":
             decision = "review"
             reasons.append("clip was not read completely: a partial scan is never a plain allow")
@@ -352,6 +382,7 @@ class Scanner:
             reasons=reasons,
             timings=timings,
             warnings=warnings,
+            extra={"known_content": kc.to_dict() if kc is not None else None},
         )
 
     def scan_many(self, sources: Iterable[SourceLike]) -> Iterable[Report]:

@@ -18,6 +18,15 @@ def _no_error_logs(caplog: pytest.LogCaptureFixture):
     assert not errors, f"framescan logged errors: {[r.getMessage() for r in errors]}"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_framescan_home(tmp_path_factory: pytest.TempPathFactory):
+    """Tests never read or write the user's ~/.framescan (hash banks)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FRAMESCAN_HOME", str(tmp_path_factory.mktemp("framescan_home")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("clips")

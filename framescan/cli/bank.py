@@ -15,6 +15,8 @@ NAME = "bank"
 
 log = logging.getLogger(__name__)
 
+#: Bank items hash every frame by default (see the --seconds-per-hash help).
+BANK_SECONDS_PER_HASH = 0.0
 HASH_FILE_SUFFIXES = frozenset({".txt", ".json", ".vpdq"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
@@ -47,9 +49,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     add.add_argument(
         "--seconds-per-hash",
         type=float,
-        default=vpdq.DEFAULT_SECONDS_PER_HASH,
+        default=BANK_SECONDS_PER_HASH,
         metavar="S",
-        help=f"for videos: hash one frame every S seconds, 0 = every frame (default {vpdq.DEFAULT_SECONDS_PER_HASH:g})",
+        help="for videos: hash one frame every S seconds, 0 = every frame (default 0: a bank item should be "
+        "denser than any query, whose frames are sampled at their own times, so each finds a near neighbour)",
     )
     add.add_argument("--replace", action="store_true", help="replace items that already exist")
     _db_option(add)

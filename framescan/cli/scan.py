@@ -36,6 +36,13 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: available cores)")
     p.add_argument("--early-exit", action="store_true", help="stop a clip as soon as its decision is block")
     p.add_argument(
+        "--banks",
+        metavar="DB",
+        help="hash-bank database for known-content matching (default: $FRAMESCAN_HOME/banks.sqlite or "
+        "~/.framescan/banks.sqlite when it exists)",
+    )
+    p.add_argument("--no-banks", action="store_true", help="do not match against hash banks")
+    p.add_argument(
         "--limit",
         action="append",
         default=[],
@@ -71,6 +78,7 @@ def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "all_frames": args.all_frames,
         "threads": args.threads,
         "early_exit": args.early_exit,
+        "banks": False if args.no_banks else args.banks,
     }
     if args.batch_size is not None:
         kw["batch_size"] = args.batch_size
@@ -124,6 +132,13 @@ def render(report: Report) -> str:
             for s in r["segments"]
         )
         lines.append(f"  {cat:<10} {r['score']:.2f}  {r['decision']:<6}" + (f" segments: {segs}" if segs else ""))
+    kc = d.get("known_content")
+    for m in (kc or {}).get("matches", []):
+        kind = "video match" if m["video_match"] else "frame matches only"
+        lines.append(
+            f"  known content: {m['item']!r} in bank {m['bank']!r} ({m['category']}, {m['action']}): {kind}, "
+            f"{m['query_match_percent']:.0f}% of hashed frames, closest {m['min_distance']} bits"
+        )
     for w in d["warnings"]:
         lines.append(f"  warning: {w}")
     return "\n".join(lines)
