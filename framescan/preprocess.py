@@ -151,12 +151,11 @@ def _colour(spec: InputSpec, frame: YuvFrame) -> tuple:
     return coef, pad_y
 
 
-def _affine(spec: InputSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per output channel: source RGB index, multiplier and offset of ``(x * scale - mean) / std``."""
-    order = np.asarray(_CHANNELS[spec.channels], np.int64)
+def _affine(spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel: multiplier and offset of ``(x * scale - mean) / std``."""
     mul = np.asarray([spec.scale / s for s in spec.std], np.float32)
     add = np.asarray([-m / s for m, s in zip(spec.mean, spec.std)], np.float32)
-    return order, mul, add
+    return mul, add
 
 
 @kernel(inline="always")  # Numba-IR inlining: LLVM left the call out of line (8x slower)
@@ -185,12 +184,11 @@ def _fetch(y, u, v, ux, uy, up_w, up_h, rotation, pad_y):
 def _preprocess_kernel(
     y, u, v, rotation, up_w, up_h, coef, pad_y, pad,
     x0s, x1s, axs, y0s, y1s, ays, off_x, off_y, content_w, content_h,
-    order, mul, add, nchw, out,
+    bgr, mul, add, nchw, out,
 ):  # fmt: skip
     tw = out.shape[2] if nchw else out.shape[1]
     th = out.shape[1] if nchw else out.shape[0]
     ys, yo, cs, rv, gu, gv, bu = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6]
-    rgb = np.empty(3, np.float32)
     for dy in range(th):
         inside_y = off_y <= dy < off_y + content_h
         y0 = y0s[dy]
@@ -201,10 +199,25 @@ def _preprocess_kernel(
                 x0 = x0s[dx]
                 x1 = x1s[dx]
                 ax = axs[dx]
-                a0, b0, c0 = _fetch(y, u, v, x0, y0, up_w, up_h, rotation, pad_y)
-                a1, b1, c1 = _fetch(y, u, v, x1, y0, up_w, up_h, rotation, pad_y)
-                a2, b2, c2 = _fetch(y, u, v, x0, y1, up_w, up_h, rotation, pad_y)
-                a3, b3, c3 = _fetch(y, u, v, x1, y1, up_w, up_h, rotation, pad_y)
+                if rotation == 0 and x1 < up_w and y1 < up_h:
+                    # fast path: upright frame, all four taps inside it (most pixels)
+                    a0 = np.float32(y[y0, x0])
+                    a1 = np.float32(y[y0, x1])
+                    a2 = np.float32(y[y1, x0])
+                    a3 = np.float32(y[y1, x1])
+                    b0 = np.float32(u[y0 >> 1, x0 >> 1])
+                    b1 = np.float32(u[y0 >> 1, x1 >> 1])
+                    b2 = np.float32(u[y1 >> 1, x0 >> 1])
+                    b3 = np.float32(u[y1 >> 1, x1 >> 1])
+                    c0 = np.float32(v[y0 >> 1, x0 >> 1])
+                    c1 = np.float32(v[y0 >> 1, x1 >> 1])
+                    c2 = np.float32(v[y1 >> 1, x0 >> 1])
+                    c3 = np.float32(v[y1 >> 1, x1 >> 1])
+                else:
+                    a0, b0, c0 = _fetch(y, u, v, x0, y0, up_w, up_h, rotation, pad_y)
+                    a1, b1, c1 = _fetch(y, u, v, x1, y0, up_w, up_h, rotation, pad_y)
+                    a2, b2, c2 = _fetch(y, u, v, x0, y1, up_w, up_h, rotation, pad_y)
+                    a3, b3, c3 = _fetch(y, u, v, x1, y1, up_w, up_h, rotation, pad_y)
                 w0 = (1.0 - ax) * (1.0 - ay)
                 w1 = ax * (1.0 - ay)
                 w2 = (1.0 - ax) * ay
@@ -212,19 +225,23 @@ def _preprocess_kernel(
                 yy = ((a0 * w0 + a1 * w1 + a2 * w2 + a3 * w3) - yo) * ys
                 cb = ((b0 * w0 + b1 * w1 + b2 * w2 + b3 * w3) - 128.0) * cs
                 cr = ((c0 * w0 + c1 * w1 + c2 * w2 + c3 * w3) - 128.0) * cs
-                rgb[0] = min(max(yy + rv * cr, 0.0), 255.0)
-                rgb[1] = min(max(yy - gu * cb - gv * cr, 0.0), 255.0)
-                rgb[2] = min(max(yy + bu * cb, 0.0), 255.0)
+                r = min(max(yy + rv * cr, 0.0), 255.0)
+                g = min(max(yy - gu * cb - gv * cr, 0.0), 255.0)
+                b = min(max(yy + bu * cb, 0.0), 255.0)
             else:
-                rgb[0] = pad
-                rgb[1] = pad
-                rgb[2] = pad
-            for c in range(3):
-                val = rgb[order[c]] * mul[c] + add[c]
-                if nchw:
-                    out[c, dy, dx] = val
-                else:
-                    out[dy, dx, c] = val
+                r = pad
+                g = pad
+                b = pad
+            c0v = b if bgr else r
+            c2v = r if bgr else b
+            if nchw:
+                out[0, dy, dx] = c0v * mul[0] + add[0]
+                out[1, dy, dx] = g * mul[1] + add[1]
+                out[2, dy, dx] = c2v * mul[2] + add[2]
+            else:
+                out[dy, dx, 0] = c0v * mul[0] + add[0]
+                out[dy, dx, 1] = g * mul[1] + add[1]
+                out[dy, dx, 2] = c2v * mul[2] + add[2]
 
 
 def preprocess_into(frame: YuvFrame, spec: InputSpec, out: np.ndarray) -> Geometry:
@@ -237,11 +254,11 @@ def preprocess_into(frame: YuvFrame, spec: InputSpec, out: np.ndarray) -> Geomet
     x0s, x1s, axs = _taps(spec.width, p.off_x, p.content_w, p.scale_x, p.limit_x)
     y0s, y1s, ays = _taps(spec.height, p.off_y, p.content_h, p.scale_y, p.limit_y)
     coef, pad_y = _colour(spec, frame)
-    order, mul, add = _affine(spec)
+    mul, add = _affine(spec)
     _preprocess_kernel(
         frame.y, frame.u, frame.v, frame.rotation, up_w, up_h, coef, np.float32(pad_y),
         np.float32(spec.pad_value), x0s, x1s, axs, y0s, y1s, ays, p.off_x, p.off_y, p.content_w,
-        p.content_h, order, mul, add, spec.layout == "NCHW", out,
+        p.content_h, spec.channels == "BGR", mul, add, spec.layout == "NCHW", out,
     )  # fmt: skip
     return p.geometry(up_w, up_h)
 
