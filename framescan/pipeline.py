@@ -112,6 +112,10 @@ class Scanner:
             _Loaded(OnnxModel(m, threads=self.threads), LabelMap(m), m.input.empty_batch(self.batch_size))
             for m in manifests
         ]
+        self._buffer_sets = [
+            [lm.batch for lm in self._models],
+            [lm.model.manifest.input.empty_batch(self.batch_size) for lm in self._models],
+        ]
         self._warm_up()
         self.load_seconds = time.perf_counter() - t0
         self.signals = {
@@ -201,106 +205,141 @@ class Scanner:
         decoder = FrameDecoder(
             container, stream, sampler, self.decode_threads, stop.is_set, check, max_pixels=limits.max_pixels
         )
-        decode_time = [0.0]
+        stage = {"decode": 0.0, "preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "aggregate": 0.0}
+        known = self.known
+        if known is not None:
+            known.reset()
+        # Two sets of batch tensors: the preprocessing thread fills one while the models run
+        # on the other.
+        free: queue.Queue[list[np.ndarray]] = queue.Queue()
+        for bufs in self._buffer_sets:
+            free.put(bufs)
+        batches: queue.Queue[Any] = queue.Queue(maxsize=1)
+        rotation: list[int] = []
 
-        def put(item: Any) -> bool:
+        def put(qq: queue.Queue, item: Any) -> bool:
             while not stop.is_set():
                 try:
-                    q.put(item, timeout=0.1)
+                    qq.put(item, timeout=0.1)
                     return True
                 except queue.Full:
                     continue
             return False
+
+        def get(qq: queue.Queue) -> Any:
+            while not stop.is_set():
+                try:
+                    return qq.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+            return None
 
         def run_decoder() -> None:
             try:
                 it = iter(decoder)
                 while True:
                     t0 = time.perf_counter()
-                    try:
-                        frame = next(it)
-                    except StopIteration:
-                        decode_time[0] += time.perf_counter() - t0
-                        break
-                    decode_time[0] += time.perf_counter() - t0
-                    if not put(frame):
+                    frame = next(it, _END)
+                    stage["decode"] += time.perf_counter() - t0
+                    if not put(q, frame) or frame is _END:
                         return
-                put(_END)
             except BaseException as ex:
-                put(_Failure(ex))
+                put(q, _Failure(ex))
 
-        thread = threading.Thread(target=run_decoder, name="framescan-decode", daemon=True)
-        agg = ClipAggregator(self.policy, self.signals)
-        stage = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "aggregate": 0.0}
-        pending: list[tuple[YuvFrame, list[Geometry]]] = []
-        rotation: list[int] = []
-        stopped_at: float | None = None
-        known = self.known
-        if known is not None:
-            known.reset()
+        def run_preprocess() -> None:
+            bufs: list[np.ndarray] | None = None
+            items: list[tuple[YuvFrame, list[Geometry]]] = []
+            try:
+                while True:
+                    item = get(q)
+                    if item is None:
+                        return
+                    if item is _END or isinstance(item, _Failure):
+                        if items and not put(batches, (bufs, items)):
+                            return
+                        put(batches, item)
+                        return
+                    frame: YuvFrame = item
+                    if not rotation:
+                        rotation.append(frame.rotation)
+                    if bufs is None:
+                        bufs = get(free)
+                        if bufs is None:
+                            return
+                    t0 = time.perf_counter()
+                    slot = len(items)
+                    geos = [
+                        preprocess_into(frame, lm.model.manifest.input, bufs[mi][slot])
+                        for mi, lm in enumerate(self._models)
+                    ]
+                    stage["preprocess"] += time.perf_counter() - t0
+                    if known is not None:
+                        known.add(frame)
+                    items.append((frame, geos))
+                    if len(items) == self.batch_size:
+                        if not put(batches, (bufs, items)):
+                            return
+                        bufs, items = None, []
+            except BaseException as ex:
+                put(batches, _Failure(ex))
 
-        def flush() -> None:
-            if not pending:
-                return
-            n = len(pending)
-            scores = [FrameScore(f.index, f.time) for f, _ in pending]
+        def infer(bufs: list[np.ndarray], items: list[tuple[YuvFrame, list[Geometry]]]) -> None:
+            n = len(items)
+            scores = [FrameScore(f.index, f.time) for f, _ in items]
             for mi, lm in enumerate(self._models):
-                geos = [g[mi] for _, g in pending]
+                geos = [g[mi] for _, g in items]
                 t0 = time.perf_counter()
-                raw = lm.model.raw(lm.batch[:n])
+                raw = lm.model.raw(bufs[mi][:n])
                 t1 = time.perf_counter()
                 dets = lm.model.decode(raw, geos)
                 for fs, d in zip(scores, dets):
                     lm.labels.evidence(d, fs)
-                t2 = time.perf_counter()
                 stage["infer"] += t1 - t0
-                stage["postprocess"] += t2 - t1
+                stage["postprocess"] += time.perf_counter() - t1
             t0 = time.perf_counter()
             for fs in scores:
                 agg.update(fs)
             stage["aggregate"] += time.perf_counter() - t0
-            pending.clear()
 
-        thread.start()
+        agg = ClipAggregator(self.policy, self.signals)
+        stopped_at: float | None = None
+        threads = [
+            threading.Thread(target=run_decoder, name="framescan-decode", daemon=True),
+            threading.Thread(target=run_preprocess, name="framescan-preprocess", daemon=True),
+        ]
+        for t in threads:
+            t.start()
         try:
             while True:
-                item = q.get()
+                item = batches.get()
                 if item is _END:
                     break
                 if isinstance(item, _Failure):
                     raise item.exc
-                frame: YuvFrame = item
-                if not rotation:
-                    rotation.append(frame.rotation)
-                t0 = time.perf_counter()
-                slot = len(pending)
-                geos = [preprocess_into(frame, lm.model.manifest.input, lm.batch[slot]) for lm in self._models]
-                stage["preprocess"] += time.perf_counter() - t0
-                if known is not None:
-                    known.add(frame)
-                pending.append((frame, geos))
-                if len(pending) == self.batch_size:
-                    flush()
-                    if progress is not None:
-                        progress(frame.time, info.duration)
-                    if self.early_exit and agg.decision() == "block":
-                        stopped_at = frame.time
-                        stop.set()
-                        break
-            flush()
+                bufs, items = item
+                infer(bufs, items)
+                free.put(bufs)
+                last = items[-1][0].time
+                if progress is not None:
+                    progress(last, info.duration)
+                if self.early_exit and agg.decision() == "block":
+                    stopped_at = last
+                    break
         finally:
             stop.set()
-            while thread.is_alive():
-                try:
-                    while True:
-                        q.get_nowait()
-                except queue.Empty:
-                    pass
-                thread.join(timeout=0.05)
+            # The threads poll ``stop`` at least every 0.1 s; drain so no put() blocks.
+            while any(t.is_alive() for t in threads):
+                for qq in (q, batches):
+                    try:
+                        while True:
+                            qq.get_nowait()
+                    except queue.Empty:
+                        pass
+                for t in threads:
+                    t.join(timeout=0.05)
         st = decoder.stats
         if stopped_at is not None:
             st.stopped_by = "early_exit"
-        timings["decode"] = decode_time[0]
         timings.update(stage)
         if rotation:
             info = info.with_rotation(rotation[0])
