@@ -35,6 +35,12 @@ class Sampler(ABC):
     def reset(self) -> None:  # noqa: B027 - optional hook
         """Forget state before a new clip."""
 
+    def next_needed(self) -> float | None:
+        """The earliest timestamp a frame can still be kept at, or None when any frame may be.
+        The decoder skips non-reference frames presented before it (they cannot be kept and
+        nothing is predicted from them)."""
+        return None
+
     @abstractmethod
     def describe(self) -> dict[str, object]:
         """The sampling settings as they go into the report."""
@@ -51,6 +57,9 @@ class FpsSampler(Sampler):
 
     def reset(self) -> None:
         self._next = 0.0
+
+    def next_needed(self) -> float | None:
+        return self._next
 
     def keep(self, index: int, time: float, keyframe: bool) -> bool:
         if time + _TIME_EPSILON < self._next:

@@ -206,3 +206,45 @@ def test_truncated_clip_is_partial_and_never_allow(tmp_path: Path, scanner: Scan
     assert 0.5 < cov["decoded_seconds"] < 3.5
     assert any("claims" in w for w in d["warnings"])
     assert any("partial" in r for r in d["reasons"])
+
+
+class _NoSkipFps:
+    """An fps sampler that never lets the decoder skip (the reference for the skip test)."""
+
+    def __new__(cls, fps: float):
+        s = make_sampler(fps=fps)
+        s.next_needed = lambda: None  # type: ignore[method-assign]
+        return s
+
+
+def test_fps_sampling_skips_unneeded_b_frames_without_changing_the_samples(tmp_path: Path) -> None:
+    """On a stream with B-frames, --fps decodes fewer frames and keeps exactly the same ones."""
+    from framescan.samples import default_shots, render_frame
+
+    path = tmp_path / "bframes.mp4"
+    cache: dict = {}
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        s.options = {"preset": "veryfast", "bframes": "3"}
+        for i in range(90):
+            f = av.VideoFrame.from_ndarray(
+                render_frame(320, 240, i / 30, default_shots(3, None), cache), format="rgb24"
+            )
+            f.pts = i
+            out.mux(s.encode(f))
+        out.mux(s.encode(None))
+
+    def kept(sampler) -> tuple[list[float], int]:
+        src = as_source(path)
+        c = open_container(src)
+        try:
+            dec = FrameDecoder(c, select_video_stream(c, src.name), sampler)
+            return [f.time for f in dec], dec.stats.decoded_frames
+        finally:
+            c.close()
+
+    skipped_times, skipped_n = kept(make_sampler(fps=2))
+    full_times, full_n = kept(_NoSkipFps(2))
+    assert full_n == 90 and skipped_n < full_n
+    assert np.allclose(skipped_times, full_times), (skipped_times, full_times)
