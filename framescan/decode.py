@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ResourceExhausted
+from .errors import ResourceExhausted, UnsupportedFormat
 from .frames import KERNEL_PIXEL_FORMATS, ColorInfo, YuvFrame
 from .probe import color_of_stream, normalise_rotation
 from .sample import Sampler
@@ -52,13 +52,20 @@ class DecodeStats:
 
 
 def _plane_view(plane: Any, width: int, height: int) -> np.ndarray:
-    """A ``(height, width)`` uint8 view on a PyAV plane (which may pad each line)."""
+    """A ``(height, width)`` uint8 view on a PyAV plane (which may pad each line, and whose
+    lines run bottom-up when its line size is negative)."""
     buf = np.frombuffer(plane, np.uint8)
-    return buf.reshape(-1, plane.line_size)[:height, :width]
+    line = int(plane.line_size)
+    rows = buf.reshape(-1, abs(line))
+    if line < 0:
+        rows = rows[::-1]
+    return rows[:height, :width]
 
 
 def to_yuv_frame(frame: Any, index: int, time: float) -> YuvFrame:
     """Wrap a decoded PyAV frame as a ``YuvFrame`` (converting its pixel format if needed)."""
+    import av
+
     fmt = frame.format.name
     matrix, full = color_of_stream(frame, fmt)
     rotation = normalise_rotation(frame.rotation)
@@ -67,7 +74,10 @@ def to_yuv_frame(frame: Any, index: int, time: float) -> YuvFrame:
         # FFmpeg converts (and, for RGB sources, encodes with the BT.601 limited-range matrix
         # that the kernel then inverts). YUV sources keep their matrix and range.
         src_is_yuv = fmt.startswith(("yuv", "yuvj", "nv", "p0", "p2", "gray"))
-        frame = frame.reformat(format="yuv420p")
+        try:
+            frame = frame.reformat(format="yuv420p")
+        except (av.error.FFmpegError, ValueError) as ex:
+            raise UnsupportedFormat(f"pixel format {fmt} cannot be converted for scanning ({ex})") from ex
         if not src_is_yuv:
             matrix, full = "bt601", False
         elif fmt.startswith("gray"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -280,5 +281,9 @@ def normalise_rotation(degrees: float | int | None) -> int:
     """Round a display-matrix angle to one of 0, 90, 180, -90."""
     if not degrees:
         return 0
-    r = int(round(float(degrees) / 90.0)) * 90 % 360
+    d = float(degrees)
+    # FFmpeg gives NaN for a degenerate (all-zero) matrix, which PyAV turns into INT_MIN
+    if not math.isfinite(d) or abs(d) > 360:
+        return 0
+    r = round(d / 90.0) * 90 % 360
     return {0: 0, 90: 90, 180: 180, 270: -90}[r]
