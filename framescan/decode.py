@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import ResourceExhausted, UnsupportedFormat
 from .frames import KERNEL_PIXEL_FORMATS, ColorInfo, YuvFrame
-from .probe import color_of_stream, normalise_rotation
+from .probe import color_of_stream, display_transform
 from .sample import Sampler
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def to_yuv_frame(frame: Any, index: int, time: float) -> YuvFrame:
 
     fmt = frame.format.name
     matrix, full = color_of_stream(frame, fmt)
-    rotation = normalise_rotation(frame.rotation)
+    rotation, mirror = display_transform(frame)
     keyframe = bool(frame.key_frame)
     if fmt not in KERNEL_PIXEL_FORMATS:
         # FFmpeg converts (and, for RGB sources, encodes with the BT.601 limited-range matrix
@@ -88,7 +88,15 @@ def to_yuv_frame(frame: Any, index: int, time: float) -> YuvFrame:
     u = _plane_view(frame.planes[1], cw, ch)
     v = _plane_view(frame.planes[2], cw, ch)
     return YuvFrame(
-        y=y, u=u, v=v, index=index, time=time, rotation=rotation, color=ColorInfo(matrix, full), keyframe=keyframe
+        y=y,
+        u=u,
+        v=v,
+        index=index,
+        time=time,
+        rotation=rotation,
+        color=ColorInfo(matrix, full),
+        keyframe=keyframe,
+        mirror=mirror,
     )
 
 

@@ -37,6 +37,7 @@ class YuvFrame:
         rotation: degrees counter-clockwise the frame must be rotated for display (0, 90, 180, -90).
         color: matrix and range for YUV -> RGB.
         keyframe: whether the decoder flagged it as a keyframe.
+        mirror: whether the display flips it left-right after the rotation (display matrix).
     """
 
     y: np.ndarray
@@ -47,6 +48,7 @@ class YuvFrame:
     rotation: int = 0
     color: ColorInfo = field(default_factory=ColorInfo)
     keyframe: bool = False
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         h, w = self.y.shape
@@ -76,7 +78,7 @@ class YuvFrame:
     def __repr__(self) -> str:
         return (
             f"YuvFrame(index={self.index}, time={self.time:.3f}, size={self.width}x{self.height}, "
-            f"rotation={self.rotation}, color={self.color})"
+            f"rotation={self.rotation}, mirror={self.mirror}, color={self.color})"
         )
 
 

@@ -215,7 +215,7 @@ class Scanner:
         for bufs in self._buffer_sets:
             free.put(bufs)
         batches: queue.Queue[Any] = queue.Queue(maxsize=1)
-        rotation: list[int] = []
+        rotation: list[tuple[int, bool]] = []
 
         def put(qq: queue.Queue, item: Any) -> bool:
             while not stop.is_set():
@@ -261,7 +261,7 @@ class Scanner:
                         return
                     frame: YuvFrame = item
                     if not rotation:
-                        rotation.append(frame.rotation)
+                        rotation.append((frame.rotation, frame.mirror))
                     if bufs is None:
                         bufs = get(free)
                         if bufs is None:
@@ -342,7 +342,7 @@ class Scanner:
             st.stopped_by = "early_exit"
         timings.update(stage)
         if rotation:
-            info = info.with_rotation(rotation[0])
+            info = info.with_rotation(*rotation[0])
         kc = known.result() if known is not None else None
         if kc is not None:
             timings["known_content"] = kc.seconds

@@ -159,10 +159,12 @@ def _affine(spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
 
 
 @kernel(inline="always")  # Numba-IR inlining: LLVM left the call out of line (8x slower)
-def _fetch(y, u, v, ux, uy, up_w, up_h, rotation, pad_y):
+def _fetch(y, u, v, ux, uy, up_w, up_h, rotation, mirror, pad_y):
     """(Y, U, V) of upright pixel (ux, uy), chroma nearest; the pad colour outside the frame."""
     if ux >= up_w or uy >= up_h:
         return pad_y, 128.0, 128.0
+    if mirror:
+        ux = up_w - 1 - ux
     h = y.shape[0]
     w = y.shape[1]
     if rotation == 90:
@@ -182,7 +184,7 @@ def _fetch(y, u, v, ux, uy, up_w, up_h, rotation, pad_y):
 
 @kernel()
 def _preprocess_kernel(
-    y, u, v, rotation, up_w, up_h, coef, pad_y, pad,
+    y, u, v, rotation, mirror, up_w, up_h, coef, pad_y, pad,
     x0s, x1s, axs, y0s, y1s, ays, off_x, off_y, content_w, content_h,
     bgr, mul, add, nchw, out,
 ):  # fmt: skip
@@ -199,7 +201,7 @@ def _preprocess_kernel(
                 x0 = x0s[dx]
                 x1 = x1s[dx]
                 ax = axs[dx]
-                if rotation == 0 and x1 < up_w and y1 < up_h:
+                if rotation == 0 and not mirror and x1 < up_w and y1 < up_h:
                     # fast path: upright frame, all four taps inside it (most pixels)
                     a0 = np.float32(y[y0, x0])
                     a1 = np.float32(y[y0, x1])
@@ -214,10 +216,10 @@ def _preprocess_kernel(
                     c2 = np.float32(v[y1 >> 1, x0 >> 1])
                     c3 = np.float32(v[y1 >> 1, x1 >> 1])
                 else:
-                    a0, b0, c0 = _fetch(y, u, v, x0, y0, up_w, up_h, rotation, pad_y)
-                    a1, b1, c1 = _fetch(y, u, v, x1, y0, up_w, up_h, rotation, pad_y)
-                    a2, b2, c2 = _fetch(y, u, v, x0, y1, up_w, up_h, rotation, pad_y)
-                    a3, b3, c3 = _fetch(y, u, v, x1, y1, up_w, up_h, rotation, pad_y)
+                    a0, b0, c0 = _fetch(y, u, v, x0, y0, up_w, up_h, rotation, mirror, pad_y)
+                    a1, b1, c1 = _fetch(y, u, v, x1, y0, up_w, up_h, rotation, mirror, pad_y)
+                    a2, b2, c2 = _fetch(y, u, v, x0, y1, up_w, up_h, rotation, mirror, pad_y)
+                    a3, b3, c3 = _fetch(y, u, v, x1, y1, up_w, up_h, rotation, mirror, pad_y)
                 w0 = (1.0 - ax) * (1.0 - ay)
                 w1 = ax * (1.0 - ay)
                 w2 = (1.0 - ax) * ay
@@ -256,7 +258,7 @@ def preprocess_into(frame: YuvFrame, spec: InputSpec, out: np.ndarray) -> Geomet
     coef, pad_y = _colour(spec, frame)
     mul, add = _affine(spec)
     _preprocess_kernel(
-        frame.y, frame.u, frame.v, frame.rotation, up_w, up_h, coef, np.float32(pad_y),
+        frame.y, frame.u, frame.v, frame.rotation, frame.mirror, up_w, up_h, coef, np.float32(pad_y),
         np.float32(spec.pad_value), x0s, x1s, axs, y0s, y1s, ays, p.off_x, p.off_y, p.content_w,
         p.content_h, spec.channels == "BGR", mul, add, spec.layout == "NCHW", out,
     )  # fmt: skip
@@ -285,7 +287,8 @@ def upright_yuv_reference(frame: YuvFrame) -> np.ndarray:
     v = np.repeat(np.repeat(frame.v, 2, 0), 2, 1)[: frame.height, : frame.width]
     yuv = np.stack([frame.y, u, v], -1).astype(np.float64)
     k = {0: 0, 90: 1, 180: 2, -90: -1}[frame.rotation]
-    return np.rot90(yuv, k)
+    yuv = np.rot90(yuv, k)
+    return yuv[:, ::-1] if frame.mirror else yuv
 
 
 def yuv_to_rgb_reference(frame: YuvFrame) -> np.ndarray:

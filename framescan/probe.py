@@ -11,6 +11,7 @@ import io
 import logging
 import math
 import os
+import struct
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Union
@@ -156,6 +157,7 @@ class ClipInfo:
     size_bytes: int | None
     color_matrix: str
     color_range: str
+    mirror: bool = False  # displayed flipped left-right after the rotation (display matrix)
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -163,8 +165,8 @@ class ClipInfo:
             return self.height, self.width
         return self.width, self.height
 
-    def with_rotation(self, rotation: int) -> ClipInfo:
-        return replace(self, rotation=rotation)
+    def with_rotation(self, rotation: int, mirror: bool = False) -> ClipInfo:
+        return replace(self, rotation=rotation, mirror=mirror)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -269,12 +271,35 @@ def probe(source: SourceLike) -> ClipInfo:
         info = describe(container, stream, src)
         try:
             for frame in container.decode(stream):
-                return info.with_rotation(normalise_rotation(frame.rotation))
+                rotation, mirror = display_transform(frame)
+                return replace(info, rotation=rotation, mirror=mirror)
         except Exception as ex:
             log.debug("probe could not decode a first frame of %s: %s", src.name, ex)
         return info
     finally:
         container.close()
+
+
+def display_transform(frame: Any) -> tuple[int, bool]:
+    """(rotation, mirror) of a decoded frame's display matrix: the frame is displayed rotated
+    ``rotation`` degrees counter-clockwise and then, if ``mirror``, flipped left-right.
+
+    A matrix with a negative determinant is a mirror, which a rotation alone cannot express
+    (a vertical flip is a horizontal one plus 180 degrees). FFmpeg's matrices are applied to row
+    vectors, so negating the first column removes a mirror applied after the rotation.
+    """
+    for sd in frame.side_data:
+        if "DISPLAYMATRIX" not in str(getattr(sd, "type", "")):
+            continue
+        m = struct.unpack("<9i", bytes(sd)[:36])
+        a, b, c, d = m[0], m[1], m[3], m[4]
+        mirror = a * d - b * c < 0
+        if mirror:
+            a, c = -a, -c
+        if a == 0 and b == 0:
+            return 0, mirror
+        return normalise_rotation(-math.degrees(math.atan2(b, a))), mirror
+    return 0, False
 
 
 def normalise_rotation(degrees: float | int | None) -> int:

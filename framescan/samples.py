@@ -113,6 +113,7 @@ def write_clip(
     shots: Sequence[Shot] | None = None,
     flagged: tuple[float, float] | None = None,
     rotation: int = 0,
+    hflip: bool = False,
     pix_fmt: str = "yuv420p",
     gop: int = 60,
     bit_rate: int | None = None,
@@ -121,9 +122,9 @@ def write_clip(
 ) -> Path:
     """Encode a clip and return its path.
 
-    ``flagged=(6, 8)`` shows the flagged image from 6 s to 8 s; ``rotation`` writes a display
-    matrix (degrees counter-clockwise) and stores the frames rotated the other way, so the clip
-    *displays* upright. ``timestamps`` (seconds) makes a variable-frame-rate clip.
+    ``flagged=(6, 8)`` shows the flagged image from 6 s to 8 s; ``rotation`` (degrees
+    counter-clockwise) and ``hflip`` (a mirror after the rotation) write a display matrix and store
+    the frames transformed the other way, so the clip *displays* upright. ``timestamps`` (seconds) makes a variable-frame-rate clip.
     """
     import av
 
@@ -152,16 +153,19 @@ def write_clip(
             stream.options = {"preset": "ultrafast", "x265-params": "log-level=error"}
         elif codec == "libvpx-vp9":
             stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"}
-        if rotation:
-            stream.set_display_rotation(rotation)
+        if rotation or hflip:
+            stream.set_display_rotation(rotation, hflip=hflip)
         tb = Fraction(1, 90000) if timestamps is not None else Fraction(1, fps)
         stream.time_base = tb
         stream.codec_context.time_base = tb
         k = {0: 0, 90: -1, 180: 2, -90: 1, 270: 1}[rotation]
         for i, t in enumerate(times):
             rgb = render_frame(width, height, t, shots, cache)
+            if hflip:  # displayed = mirror(rotate(stored)): store rotate^-1(mirror(displayed))
+                rgb = rgb[:, ::-1]
             if k:
-                rgb = np.ascontiguousarray(np.rot90(rgb, k))
+                rgb = np.rot90(rgb, k)
+            rgb = np.ascontiguousarray(rgb)
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame = frame.reformat(format=pix_fmt, dst_colorspace=space)
             frame.pts = int(round(t / tb)) if timestamps is not None else i

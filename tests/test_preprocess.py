@@ -12,21 +12,24 @@ from framescan.preprocess import InputSpec, ResizeMode, plan, preprocess_into, p
 SIZES = [(1294, 964), (720, 1280), (1280, 720), (33, 17), (17, 33), (1, 1), (2, 2), (5, 3), (320, 320), (640, 2)]
 
 
-def random_frame(w: int, h: int, rotation: int = 0, color: ColorInfo | None = None, seed: int = 0) -> YuvFrame:
+def random_frame(
+    w: int, h: int, rotation: int = 0, color: ColorInfo | None = None, seed: int = 0, mirror: bool = False
+) -> YuvFrame:
     rng = np.random.default_rng(seed)
     ch, cw = (h + 1) // 2, (w + 1) // 2
     # decoder-like padded lines: views on wider buffers
     y = rng.integers(0, 256, (h, w + 13), dtype=np.uint8)[:, :w]
     u = rng.integers(0, 256, (ch, cw + 7), dtype=np.uint8)[:, :cw]
     v = rng.integers(0, 256, (ch, cw + 7), dtype=np.uint8)[:, :cw]
-    return YuvFrame(y, u, v, 0, 0.0, rotation, color or ColorInfo())
+    return YuvFrame(y, u, v, 0, 0.0, rotation, color or ColorInfo(), mirror=mirror)
 
 
 @pytest.mark.parametrize("w,h", SIZES)
 @pytest.mark.parametrize("mode", list(ResizeMode))
 @pytest.mark.parametrize("rotation", [0, 90, 180, -90])
-def test_kernel_matches_reference(w: int, h: int, mode: ResizeMode, rotation: int) -> None:
-    frame = random_frame(w, h, rotation, seed=w * 31 + h)
+@pytest.mark.parametrize("mirror", [False, True])
+def test_kernel_matches_reference(w: int, h: int, mode: ResizeMode, rotation: int, mirror: bool) -> None:
+    frame = random_frame(w, h, rotation, seed=w * 31 + h, mirror=mirror)
     spec = InputSpec("x", 64, 48, "NCHW", "BGR", resize=mode, pad_value=114 if mode == "letterbox" else 0)
     out = spec.empty_batch(2)
     geo = preprocess_into(frame, spec, out[1])
