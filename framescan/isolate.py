@@ -11,14 +11,13 @@ scans clip after clip. The parent sends a job and waits with a wall-clock watchd
 - the watchdog expires: the process group gets SIGTERM, then SIGKILL: ``TIMEOUT``.
 
 In every failure case the worker is replaced and the next clip goes on. Workers die with
-the parent (``PR_SET_PDEATHSIG``), so a killed parent leaves no orphans. This module does
+the parent (a watcher thread notices re-parenting), so a killed parent leaves no orphans. This module does
 not use ``concurrent.futures.ProcessPoolExecutor``: one dead child breaks that pool.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import queue
@@ -45,7 +44,8 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 120.0
 #: Seconds between SIGTERM and SIGKILL when a worker is stopped.
 TERM_GRACE = 1.0
-_PR_SET_PDEATHSIG = 1
+#: Seconds between checks that the parent process is still there.
+_PARENT_POLL = 0.5
 
 
 @dataclass
@@ -60,11 +60,22 @@ class WorkerConfig:
 
 
 def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except OSError:  # pragma: no cover - not Linux
-        pass
+    """Exit when the parent process goes away.
+
+    ``PR_SET_PDEATHSIG`` alone is not enough: it fires when the parent *thread* that started
+    the worker exits (a pool built in a short-lived thread would lose its workers), so it is
+    not used; a watcher thread notices the re-parenting instead (and a worker blocked in
+    ``recv`` sees the connection close).
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_POLL)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="framescan-parent-watch", daemon=True).start()
 
 
 def _vm_size() -> int:
@@ -172,12 +183,12 @@ class Worker:
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
         if not self.conn.poll(timeout):
             self.kill()
-            raise FramescanError(f"worker did not start within {timeout:.0f} s")
+            raise DecoderCrashed(f"a worker process did not start within {timeout:.0f} s")
         try:
             msg = self.conn.recv()
         except EOFError as ex:
             self.kill()
-            raise FramescanError(f"worker died while starting (exit code {self.process.wait(5)})") from ex
+            raise DecoderCrashed(f"a worker process died while starting (exit code {self.process.wait(5)})") from ex
         if msg[0] == "fatal":
             self.kill()
             from .errors import error_from_code

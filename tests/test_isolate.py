@@ -123,3 +123,18 @@ def test_pool_close_reaps_every_worker(short_flagged: Path) -> None:
         assert len(pids) == 2 and p.scan(short_flagged).decision == "block"
     me = psutil.Process()
     assert not [c for c in me.children(recursive=True) if c.pid in pids]
+
+
+def test_pool_built_in_a_short_lived_thread_keeps_its_workers(short_flagged: Path) -> None:
+    """Workers must outlive the thread that started them (PR_SET_PDEATHSIG would kill them)."""
+    holder: list[WorkerPool] = []
+    t = threading.Thread(target=lambda: holder.append(WorkerPool(1, WorkerConfig(scanner={"threads": 1}))))
+    t.start()
+    t.join()
+    pool = holder[0]
+    try:
+        time.sleep(1.5)  # longer than the parent-watch poll
+        assert all(psutil.pid_exists(p) for p in pool.pids)
+        assert pool.scan(short_flagged).decision == "block" and pool.restarts == 0
+    finally:
+        pool.close()
