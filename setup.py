@@ -10,6 +10,8 @@ for line in (ROOT / "framescan" / "__init__.py").read_text().splitlines():
     if line.startswith("__version__"):
         exec(line, version)
 
+SERVE = ["fastapi>=0.110", "uvicorn>=0.30", "httpx>=0.27", "python-multipart>=0.0.18"]
+
 setup(
     name="framescan",
     version=version["__version__"],
@@ -31,7 +33,11 @@ setup(
         "nudenet>=3.4",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.5", "scikit-image>=0.22", "pdqhash>=0.2.8", "psutil>=5.9"],
+        # the HTTP service (framescan serve / submit)
+        "serve": SERVE,
+        # tests and lint: everything the test suite exercises (the service included)
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.5", "scikit-image>=0.22", "pdqhash>=0.2.8", "psutil>=5.9"]
+        + SERVE,
     },
     entry_points={"console_scripts": ["framescan=framescan.cli.main:main"]},
     classifiers=[
