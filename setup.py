@@ -35,6 +35,9 @@ setup(
     extras_require={
         # the HTTP service (framescan serve / submit)
         "serve": SERVE,
+        # archive scans on a Ray cluster, and parquet export
+        "ray": ["ray[default]>=2.9"],
+        "parquet": ["pyarrow>=14"],
         # tests and lint: everything the test suite exercises (the service included)
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.5", "scikit-image>=0.22", "pdqhash>=0.2.8", "psutil>=5.9"]
         + SERVE,

@@ -171,6 +171,8 @@ class Worker:
         self.conn = Connection(ours.detach())
         self.conn.send(config)
         self.jobs = 0
+        self._kill_lock = threading.Lock()
+        self._killed = False
 
     @property
     def exitcode(self) -> int | None:
@@ -206,7 +208,15 @@ class Worker:
             return False
 
     def kill(self) -> None:
-        """SIGTERM the worker's process group, SIGKILL after a grace period, and reap it."""
+        """SIGTERM the worker's process group, SIGKILL after a grace period, and reap it.
+        Idempotent and safe while another thread waits on the worker (``close`` during a scan)."""
+        with self._kill_lock:
+            if self._killed:
+                return
+            self._killed = True
+            self._kill()
+
+    def _kill(self) -> None:
         pid = self.process.pid
         for sig, wait in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, 5.0)):
             if self.process.poll() is not None:
@@ -243,7 +253,11 @@ class Worker:
             self.kill()
             raise DecoderCrashed(f"{name}: the worker process was gone before the scan started") from ex
         while True:
-            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+            try:
+                ready = self.conn.poll(max(0.0, deadline - time.monotonic()))
+            except (OSError, ValueError) as ex:  # closed by another thread (pool shutting down)
+                raise DecoderCrashed(f"{name}: the worker was stopped during the scan") from ex
+            if not ready:
                 self.kill()
                 raise ScanTimeout(
                     f"{name}: no result within {timeout:.1f} s (limit max_seconds_per_clip); the worker was killed",

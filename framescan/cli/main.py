@@ -33,7 +33,7 @@ EXIT_CONFIG = 4
 EXIT_INTERRUPTED = 130
 
 #: Sub-command modules (``framescan.cli.<name>``). Missing optional ones are skipped.
-COMMANDS = ("scan", "probe", "models", "sample", "hash", "bank", "serve", "submit")
+COMMANDS = ("scan", "probe", "models", "sample", "hash", "bank", "archive", "export", "serve", "submit", "bench")
 
 log = logging.getLogger("framescan")
 

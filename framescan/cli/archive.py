@@ -1,0 +1,179 @@
+"""``framescan archive SRC --db results.sqlite``: scan a whole archive, resumably.
+
+SRC is a folder (walked recursively; files picked by extension, then by their first bytes;
+symlinks never followed out of SRC) or ``@LIST`` (a file of paths, one per line; ``--list
+FILE`` is the same). Every content (sha256) is scanned once per models + configuration
+fingerprint; results are committed one by one to the SQLite store, so the same command run
+again after a crash, a kill or a full disk continues where it stopped. See docs/archive.md.
+
+Exit codes: 0 every item scanned; 3 some items failed or were quarantined (see
+``framescan export``); 4 model, configuration or result-store error (e.g. disk full: free
+space and rerun); 2 usage error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from types import ModuleType
+from typing import Any
+
+from ..archive import (
+    DEFAULT_MAX_TRIES,
+    DEFAULT_PROGRESS_INTERVAL,
+    ArchiveOptions,
+    StoreError,
+    parse_extensions,
+    render_summary,
+    run_archive,
+)
+from .main import EXIT_ALLOW, EXIT_CONFIG, EXIT_ERROR
+from .scan import add_scanner_options, parse_limits, scanner_kwargs
+
+NAME = "archive"
+#: The result store cannot be written (disk full, I/O error): same code as a configuration error.
+EXIT_STORE = EXIT_CONFIG
+_PAGE = 4096
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        NAME,
+        help="scan a folder or a list of files into a resumable result store",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("source", nargs="?", metavar="SRC|@LIST", help="folder to walk, or @FILE listing paths")
+    p.add_argument("--db", required=True, metavar="DB", help="SQLite result store (created if missing)")
+    p.add_argument(
+        "--list", dest="list_file", metavar="FILE", help="file listing paths to scan, one per line ('-': stdin)"
+    )
+    p.add_argument("--workers", type=int, metavar="N", help="parallel isolated workers (default: available cores)")
+    p.add_argument(
+        "--ext",
+        action="append",
+        metavar="EXT[,EXT...]",
+        help="file extensions to pick up in a folder (repeatable; default: common video extensions; '*': any)",
+    )
+    p.add_argument(
+        "--max-tries",
+        type=int,
+        default=DEFAULT_MAX_TRIES,
+        metavar="N",
+        help=f"worker crashes/timeouts on one item before it is quarantined (default {DEFAULT_MAX_TRIES})",
+    )
+    p.add_argument("--retry-failed", action="store_true", help="give failed and quarantined items another try")
+    p.add_argument("--rehash", action="store_true", help="hash every file again (ignore the path cache)")
+    p.add_argument(
+        "--progress-interval",
+        type=float,
+        default=DEFAULT_PROGRESS_INTERVAL,
+        metavar="S",
+        help=f"seconds between JSON progress lines when stderr is not a terminal (default {DEFAULT_PROGRESS_INTERVAL:g})",
+    )
+    p.add_argument("--max-store-mb", type=float, metavar="MB", help="cap the store's size (stops like a full disk)")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="scan in Ray actors (optional extra 'ray'); ADDRESS of a cluster, else RAY_ADDRESS or a local instance",
+    )
+    p.add_argument(
+        "--ray-ship-bytes",
+        action="store_true",
+        help="send file contents to the actors (for nodes that do not share the archive's file system)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary, only errors")
+    add_scanner_options(p)
+    return p
+
+
+def _options(args: argparse.Namespace) -> ArchiveOptions:
+    return ArchiveOptions(
+        db=args.db,
+        source=args.source,
+        list_file=args.list_file,
+        workers=args.workers,
+        extensions=parse_extensions(args.ext),
+        scanner=scanner_kwargs(args),
+        limits=parse_limits(args),
+        max_tries=args.max_tries,
+        retry_failed=args.retry_failed,
+        rehash=args.rehash,
+        ray=args.ray is not None,
+        ray_address=args.ray or None,
+        ray_ship_bytes=args.ray_ship_bytes,
+        progress_interval=args.progress_interval,
+        quiet=args.quiet,
+        max_store_pages=max(16, int(args.max_store_mb * (1 << 20) / _PAGE)) if args.max_store_mb else None,
+    )
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = _options(args)
+    if not opts.source and not opts.list_file:
+        print("framescan archive: give a folder, @LIST or --list FILE", file=sys.stderr)
+        return 2
+    previous = signal.signal(signal.SIGTERM, _sigterm)  # a polite kill stops like Ctrl-C
+    try:
+        summary = run_archive(opts)
+    except StoreError as ex:
+        tag = "STORE_FULL" if ex.full else "STORE_ERROR"
+        print(f"framescan: error [{tag}]: {ex.message}", file=sys.stderr, flush=True)
+        return EXIT_STORE
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not args.quiet:
+        print(render_summary(summary), flush=True)
+    return EXIT_ERROR if summary.counts["final_failures"] else EXIT_ALLOW
+
+
+def standalone(module: ModuleType, argv: list[str] | None = None) -> int:
+    """Run one sub-command module as ``framescan NAME ...`` would (same logging and exit codes),
+    for ``python -m framescan.cli.NAME`` before the command is registered in ``cli.main``."""
+    from ..errors import FramescanError, InputError
+    from .main import EXIT_INTERRUPTED
+
+    parser = argparse.ArgumentParser(prog="framescan")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command")
+    module.add_parser(sub).set_defaults(_run=module.run)
+    args = parser.parse_args([module.NAME, *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2), format="framescan: %(levelname)s: %(message)s"
+    )
+    try:
+        return int(args._run(args))
+    except KeyboardInterrupt:
+        print("framescan: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except InputError as ex:
+        print(f"framescan: error [{ex.code.value}]: {ex.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except FramescanError as ex:
+        print(f"framescan: error [{ex.code.value}]: {ex.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BrokenPipeError:
+        return EXIT_ALLOW
+
+
+def summary_from_stderr(text: str) -> dict[str, Any] | None:
+    """The ``summary`` event of a run's JSON progress lines (for scripts and tests)."""
+    for line in reversed(text.splitlines()):
+        if line.startswith('{"event": "summary"'):
+            return dict(json.loads(line))
+    return None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(standalone(sys.modules[__name__]))
