@@ -62,8 +62,12 @@ def _plane_view(plane: Any, width: int, height: int) -> np.ndarray:
     return rows[:height, :width]
 
 
-def to_yuv_frame(frame: Any, index: int, time: float) -> YuvFrame:
-    """Wrap a decoded PyAV frame as a ``YuvFrame`` (converting its pixel format if needed)."""
+def to_yuv_frame(frame: Any, index: int, time: float, reformatter: Any = None) -> YuvFrame:
+    """Wrap a decoded PyAV frame as a ``YuvFrame`` (converting its pixel format if needed).
+
+    Pass one ``av.video.reformatter.VideoReformatter`` per stream: it keeps one single-threaded
+    conversion context (``frame.reformat`` builds a new multi-threaded one per frame, whose
+    threads live until the next garbage collection)."""
     import av
 
     fmt = frame.format.name
@@ -75,7 +79,9 @@ def to_yuv_frame(frame: Any, index: int, time: float) -> YuvFrame:
         # that the kernel then inverts). YUV sources keep their matrix and range.
         src_is_yuv = fmt.startswith(("yuv", "yuvj", "nv", "p0", "p2", "gray"))
         try:
-            frame = frame.reformat(format="yuv420p")
+            if reformatter is None:
+                reformatter = av.video.reformatter.VideoReformatter()
+            frame = reformatter.reformat(frame, format="yuv420p", threads=1)
         except (av.error.FFmpegError, ValueError) as ex:
             raise UnsupportedFormat(f"pixel format {fmt} cannot be converted for scanning ({ex})") from ex
         if not src_is_yuv:
@@ -141,6 +147,9 @@ class FrameDecoder:
         self._last_time: float | None = None
         self._last_step: float | None = None
         self._skip_mode = "DEFAULT"
+        import av
+
+        self._reformatter = av.video.reformatter.VideoReformatter()
 
     def _time_of(self, frame: Any) -> float:
         """Seconds from the stream start, from PTS (falling back to DTS, then to counting)."""
@@ -195,7 +204,7 @@ class FrameDecoder:
                 self._on_frame(t, st, frame.width, frame.height)
             if self.sampler.keep(index, t, bool(frame.key_frame)):
                 st.sampled_frames += 1
-                yield to_yuv_frame(frame, index, t)
+                yield to_yuv_frame(frame, index, t, self._reformatter)
 
     def __iter__(self) -> Iterator[YuvFrame]:
         import av

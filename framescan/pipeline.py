@@ -178,6 +178,11 @@ class Scanner:
             limits.check_header(info.width, info.height, len(container.streams), src.name)
             timings["probe"] = time.perf_counter() - t_start
             return self._scan_open(src.name, container, stream, info, timings, t_start, progress, limits)
+        except FramescanError as ex:
+            # Drop the traceback: its frames (this scan's and the decode thread's) hold the
+            # decoder, whose FFmpeg threads and frame pools would otherwise live until the next
+            # garbage collection (threads and memory grow over thousands of failing clips).
+            raise ex.with_traceback(None) from None
         finally:
             container.close()
 

@@ -261,7 +261,7 @@ def _iter_luma(path: str | os.PathLike[str]) -> Iterator[tuple[int, float, np.nd
             for frame in container.decode(stream):
                 index += 1
                 if frame.format.name not in _Y_PLANE_FORMATS:
-                    frame = frame.reformat(format="yuv420p")
+                    frame = frame.reformat(format="yuv420p", threads=1)
                 plane = frame.planes[0]
                 y = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
                 y = y[: frame.height, : frame.width]
