@@ -23,7 +23,7 @@ setup(
     packages=find_packages(include=["framescan", "framescan.*"]) + ["framescan._models"],
     # Model manifests live in the top-level models/ folder and ship as framescan._models.
     package_dir={"framescan._models": "models"},
-    package_data={"framescan._models": ["*.json"], "framescan": ["data/*"]},
+    package_data={"framescan._models": ["*.json", "*.onnx"], "framescan": ["data/*"]},
     install_requires=[
         "av>=14",
         "numpy>=1.24",
@@ -38,6 +38,8 @@ setup(
         # archive scans on a Ray cluster, and parquet export
         "ray": ["ray[default]>=2.9"],
         "parquet": ["pyarrow>=14"],
+        # building the int8 model (models/build_int8.py); running it needs only onnxruntime
+        "quantize": ["onnx>=1.16"],
         # tests and lint: everything the test suite exercises (the service included)
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.5", "scikit-image>=0.22", "pdqhash>=0.2.8", "psutil>=5.9"]
         + SERVE,
