@@ -62,7 +62,9 @@ def _plane_view(plane: Any, width: int, height: int) -> np.ndarray:
     return rows[:height, :width]
 
 
-def to_yuv_frame(frame: Any, index: int, time: float, reformatter: Any = None) -> YuvFrame:
+def to_yuv_frame(
+    frame: Any, index: int, time: float, reformatter: Any = None, transform: tuple[int, bool] | None = None
+) -> YuvFrame:
     """Wrap a decoded PyAV frame as a ``YuvFrame`` (converting its pixel format if needed).
 
     Pass one ``av.video.reformatter.VideoReformatter`` per stream: it keeps one single-threaded
@@ -72,7 +74,9 @@ def to_yuv_frame(frame: Any, index: int, time: float, reformatter: Any = None) -
 
     fmt = frame.format.name
     matrix, full = color_of_stream(frame, fmt)
-    rotation, mirror = display_transform(frame)
+    # Reading frame.side_data ties the frame into a reference cycle (freed only by the garbage
+    # collector): decoders pass the stream's transform, read once from its first frame.
+    rotation, mirror = transform if transform is not None else display_transform(frame)
     keyframe = bool(frame.key_frame)
     if fmt not in KERNEL_PIXEL_FORMATS:
         # FFmpeg converts (and, for RGB sources, encodes with the BT.601 limited-range matrix
@@ -147,6 +151,7 @@ class FrameDecoder:
         self._last_time: float | None = None
         self._last_step: float | None = None
         self._skip_mode = "DEFAULT"
+        self._transform: tuple[int, bool] | None = None
         import av
 
         self._reformatter = av.video.reformatter.VideoReformatter()
@@ -204,7 +209,9 @@ class FrameDecoder:
                 self._on_frame(t, st, frame.width, frame.height)
             if self.sampler.keep(index, t, bool(frame.key_frame)):
                 st.sampled_frames += 1
-                yield to_yuv_frame(frame, index, t, self._reformatter)
+                if self._transform is None:
+                    self._transform = display_transform(frame)
+                yield to_yuv_frame(frame, index, t, self._reformatter, self._transform)
 
     def __iter__(self) -> Iterator[YuvFrame]:
         import av

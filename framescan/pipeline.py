@@ -39,6 +39,8 @@ from .score import FrameScore, LabelMap
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 8
+#: Cores from which preprocessing of the next batch overlaps inference of the current one.
+OVERLAP_MIN_CORES = 4
 #: Decoded frames waiting for preprocessing are bounded in bytes as well as in count, so
 #: an 8192x8192 clip cannot queue gigabytes of frames.
 QUEUE_BYTES = 256 << 20
@@ -112,9 +114,13 @@ class Scanner:
             _Loaded(OnnxModel(m, threads=self.threads), LabelMap(m), m.input.empty_batch(self.batch_size))
             for m in manifests
         ]
-        self._buffer_sets = [
-            [lm.batch for lm in self._models],
-            [lm.model.manifest.input.empty_batch(self.batch_size) for lm in self._models],
+        # Double-buffered batches let preprocessing overlap inference. On 2 cores that only
+        # oversubscribes them (inference already uses both): measured 12% slower on every
+        # frame of a 720x1280 clip, and +260 MB peak RSS (ONNX Runtime keeps a memory pattern
+        # per input buffer) — benchmarks/RESULTS.md. So one set below OVERLAP_MIN_CORES.
+        sets = 2 if available_cores() >= OVERLAP_MIN_CORES else 1
+        self._buffer_sets = [[lm.batch for lm in self._models]] + [
+            [lm.model.manifest.input.empty_batch(self.batch_size) for lm in self._models] for _ in range(sets - 1)
         ]
         self._warm_up()
         self.load_seconds = time.perf_counter() - t0
@@ -253,7 +259,9 @@ class Scanner:
 
         def run_preprocess() -> None:
             bufs: list[np.ndarray] | None = None
-            items: list[tuple[YuvFrame, list[Geometry]]] = []
+            # (index, time) only: the decoded frame is released as soon as it is preprocessed,
+            # so the decoder's buffer pool does not grow with the batches in flight
+            items: list[tuple[tuple[int, float], list[Geometry]]] = []
             try:
                 while True:
                     item = get(q)
@@ -280,7 +288,8 @@ class Scanner:
                     stage["preprocess"] += time.perf_counter() - t0
                     if known is not None:
                         known.add(frame)
-                    items.append((frame, geos))
+                    items.append(((frame.index, frame.time), geos))
+                    del frame, item
                     if len(items) == self.batch_size:
                         if not put(batches, (bufs, items)):
                             return
@@ -288,9 +297,9 @@ class Scanner:
             except BaseException as ex:
                 put(batches, _Failure(ex))
 
-        def infer(bufs: list[np.ndarray], items: list[tuple[YuvFrame, list[Geometry]]]) -> None:
+        def infer(bufs: list[np.ndarray], items: list[tuple[tuple[int, float], list[Geometry]]]) -> None:
             n = len(items)
-            scores = [FrameScore(f.index, f.time) for f, _ in items]
+            scores = [FrameScore(index, t) for (index, t), _ in items]
             for mi, lm in enumerate(self._models):
                 geos = [g[mi] for _, g in items]
                 t0 = time.perf_counter()
@@ -324,7 +333,7 @@ class Scanner:
                 bufs, items = item
                 infer(bufs, items)
                 free.put(bufs)
-                last = items[-1][0].time
+                last = items[-1][0][1]
                 if progress is not None:
                     progress(last, info.duration)
                 if self.early_exit and agg.decision() == "block":

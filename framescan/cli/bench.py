@@ -1,0 +1,165 @@
+"""``framescan bench``: time framescan against the naive alternative on this device.
+
+Generates (or takes, with --clips) 30 fps H.264 clips of the common portrait shapes,
+then runs framescan (``Scanner.scan``) and the naive alternative (``cv2.VideoCapture`` +
+``nudenet.NudeDetector().detect`` per sampled frame) on the same clips with the same
+sampling, interleaved, each run in a fresh process. Prints a table of medians [min-max]:
+per-stage times, total and per-frame time, frames/s, p50/p95 per-frame latency, CPU
+efficiency, cold start, peak RSS, the naive/framescan ratios, whether both find the same
+frames with a sexual label, and the issue's targets.
+
+Without --sizes/--modes the standard matrix runs: 480x854, 720x1280 and 1080x1920 at
+exact 1 fps, and 720x1280 at every frame. With either option, sizes x modes.
+
+    framescan bench --json bench.json --chart bench.png
+    framescan bench --sizes 720x1280 --modes fps1 --repeats 5
+    framescan bench --clips a.mp4 b.mp4 --modes fps1
+    framescan bench --compare laptop.json phone.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+NAME = "bench"
+EXIT_OK = 0
+EXIT_FAILED_RUNS = 3  # some runs failed (the report says which); same code as an unscannable clip
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        NAME,
+        help="benchmark framescan against the naive alternative",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--sizes", metavar="WxH,...", help="clip sizes to generate (e.g. 480x854,720x1280,1080x1920)")
+    p.add_argument("--seconds", type=float, default=15.0, help="length of generated clips (default 15)")
+    p.add_argument("--modes", metavar="MODE,...", help="sampling modes: fpsN, everyN, all (e.g. fps1,all)")
+    p.add_argument("--clips", nargs="+", metavar="PATH", help="benchmark these clips instead of generated ones")
+    p.add_argument("--clip-dir", metavar="DIR", help="where generated clips are kept (default ~/.cache/framescan)")
+    p.add_argument("--repeats", type=int, help="runs per implementation and configuration (default 3; 1 with --quick)")
+    p.add_argument("--quick", action="store_true", help="a tiny configuration (240x426, 2 s, 10 fps) for smoke tests")
+    p.add_argument("--threads", type=int, help="framescan's inference threads (default: available cores)")
+    p.add_argument("--batch-size", type=int, help="framescan's batch size (default 8)")
+    p.add_argument(
+        "--framescan-from",
+        metavar="DIR",
+        help="benchmark the framescan package in DIR (a checkout or `git archive` of another commit) "
+        "instead of this one",
+    )
+    p.add_argument("--no-naive", dest="naive", action="store_false", help="time framescan only")
+    p.add_argument(
+        "--no-cold-uncached",
+        dest="cold_uncached",
+        action="store_false",
+        help="skip the cold start with an empty Numba cache (first run on a new device)",
+    )
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per run (default 1800)")
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on a shared machine: before each run wait up to SECONDS for other processes to use < 0.3 cores "
+        "(from /proc/stat); speed targets are judged on quiet pairs when there are any",
+    )
+    p.add_argument("--json", metavar="OUT", help="write the full report as JSON ('-' for stdout)")
+    p.add_argument("--chart", metavar="OUT.png", help="write a stage-breakdown chart (needs matplotlib)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A.json", "B.json"),
+        help="print two saved reports side by side (e.g. two devices) and exit",
+    )
+    return p
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from ..bench import BenchOptions, command_line, parse_list
+
+    return BenchOptions(
+        sizes=parse_list(args.sizes) or None,
+        modes=parse_list(args.modes) or None,
+        seconds=args.seconds,
+        repeats=args.repeats,
+        clips=args.clips,
+        clip_dir=args.clip_dir,
+        quick=args.quick,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        naive=args.naive,
+        cold_uncached=args.cold_uncached,
+        timeout=args.timeout,
+        wait_idle=args.wait_idle,
+        framescan_from=args.framescan_from,
+        command=getattr(args, "command_line", None) or command_line(),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import bench
+    from ..errors import ConfigError
+
+    try:
+        if args.compare:
+            a, b = (bench.load_report(p) for p in args.compare)
+            print(bench.render_compare(a, b, (Path(args.compare[0]).name, Path(args.compare[1]).name)))
+            return EXIT_OK
+        opts = _options(args)
+
+        def notify(msg: str) -> None:
+            if not args.quiet:
+                print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+        report = bench.run_bench(opts, notify)
+    except bench.BenchError as ex:
+        raise ConfigError(str(ex)) from ex
+    if args.json == "-":
+        sys.stdout.write(bench.to_json(report))
+    else:
+        print(bench.render_table(report))
+        if args.json:
+            Path(args.json).write_text(bench.to_json(report))
+            print(f"wrote {args.json}")
+    if args.chart:
+        if bench.write_chart(report, args.chart):
+            if args.json != "-":
+                print(f"wrote {args.chart}")
+        else:
+            print("chart skipped: matplotlib is not installed (pip install matplotlib)", file=sys.stderr)
+    failed = sum(1 for r in report["runs"] if not r.get("ok"))
+    return EXIT_FAILED_RUNS if failed else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``bench`` on its own (``python -m framescan.cli.bench``), until it is listed in
+    ``framescan.cli.main.COMMANDS``."""
+    from ..errors import FramescanError
+
+    parser = argparse.ArgumentParser(prog="framescan")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != NAME:
+        argv = [NAME, *argv]
+    args = parser.parse_args(argv)
+    args.command_line = shlex.join(["framescan", *argv])
+    logging.basicConfig(level=logging.WARNING, format="framescan: %(levelname)s: %(message)s")
+    try:
+        return run(args)
+    except FramescanError as ex:
+        print(f"framescan: error [{ex.code.value}]: {ex.message}", file=sys.stderr)
+        return 4
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""``framescan bench``: the quick configuration runs end to end and its report has every
+field with sane values. Never asserts on speed (the machine is shared and noisy)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from framescan import bench
+from framescan.cli import bench as cli_bench
+from framescan.models import load_manifest
+from framescan.sample import FpsSampler
+
+pytest.importorskip("cv2")
+pytest.importorskip("nudenet")
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="framescan")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli_bench.add_parser(sub)
+    args = parser.parse_args(["bench", *argv])
+    args.command_line = "framescan bench " + " ".join(argv)
+    return args
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, Path]:
+    """One quick run (tiny clip, fps1 and all, 1 repeat), shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("bench")
+    out, chart = tmp / "bench.json", tmp / "bench.png"
+    args = _parse(["--quick", "-q", "--clip-dir", str(tmp / "clips"), "--json", str(out), "--chart", str(chart)])
+    assert cli_bench.run(args) == 0
+    return json.loads(out.read_text()), out, chart
+
+
+def test_quick_report_fields(quick: tuple[dict, Path, Path]) -> None:
+    report, _, _ = quick
+    assert report["schema"] == bench.SCHEMA
+    assert report["command"].startswith("framescan bench")
+    dev = report["device"]
+    assert dev["cpu"] and dev["cores"] >= 1 and dev["cores_available"] >= 1
+    for pkg in ("av", "numba", "onnxruntime", "numpy"):
+        assert dev["versions"][pkg], pkg
+    assert "CPUExecutionProvider" in dev["ort_providers_used"]
+    assert report["settings"]["repeats"] == 1
+    assert not report["warnings"] or all("failed" not in w for w in report["warnings"])
+    assert all(r["ok"] for r in report["runs"])
+    names = [c["name"] for c in report["configs"]]
+    assert names == ["240x426 fps1", "240x426 all"]
+    for cfg in report["configs"]:
+        for impl in bench.IMPLS:
+            s = cfg[impl]
+            assert s["ok_runs"] == 1
+            assert set(s["stages_s"]) == set(bench.STAGES)
+            assert all(s["stages_s"][k]["median"] >= 0 for k in bench.STAGES)
+            assert s["stages_s"]["infer"]["median"] > 0
+            assert s["total_s"]["median"] > 0 and s["total_s"]["min"] <= s["total_s"]["max"]
+            assert s["per_frame_ms"]["median"] > 0 and s["scored_fps"]["median"] > 0
+            assert s["latency_ms"]["n"] == s["scored_frames"]
+            assert 0 < s["latency_ms"]["p50"] <= s["latency_ms"]["p95"]
+            assert s["cold_start_s"]["median"] > 0 and s["peak_rss_mb"]["median"] > 50
+            assert s["efficiency"]["median"] > 0 and s["cpu_s"]["median"] > 0
+        # the same sampling on both sides: 2 s at 10 fps -> 2 frames at 1 fps, 20 at all
+        expected = 2 if cfg["mode"] == "fps1" else 20
+        assert cfg["framescan"]["scored_frames"] == cfg["naive"]["scored_frames"] == expected
+        assert cfg["framescan"]["decoded_frames"] == cfg["naive"]["decoded_frames"] == 20
+        ratio = cfg["ratio"]
+        for key in ("speedup", "per_frame", "peak_rss", "cold_start"):
+            assert ratio[key] > 0, key
+        ag = cfg["agreement"]
+        assert ag["checked"] and isinstance(ag["agree"], bool) and ag["same_sampled_count"]
+        assert 0.0 <= ag["jaccard"] <= 1.0
+    assert report["configs"][0]["framescan"]["threads"]["batch_size"] >= 1
+    # the quick run is not the issue's configuration: speed targets are not evaluated
+    by_id = {t["id"]: t for t in report["targets"]}
+    assert by_id["speedup_720_fps1"]["met"] is None
+
+
+def test_quick_outputs(quick: tuple[dict, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    report, out, chart = quick
+    try:
+        import matplotlib  # noqa: F401
+
+        assert chart.stat().st_size > 1000
+    except ImportError:
+        assert not chart.exists()
+    text = bench.render_table(report)
+    assert "240x426 fps1" in text and "naive/framescan" in text and "targets:" in text
+    assert cli_bench.run(_parse(["--compare", str(out), str(out)])) == 0
+    cmp = capsys.readouterr().out
+    assert "240x426 all" in cmp and "framescan total s" in cmp and "1.00x" in cmp
+
+
+def test_sexual_labels_match_the_manifest() -> None:
+    m = load_manifest("nudenet-320n")
+    assert {lab.name for lab in m.labels if lab.category == "sexual"} == bench.SEXUAL_LABELS
+
+
+def test_naive_sampler_matches_framescan() -> None:
+    """The naive child's copy of the fps rule keeps exactly the frames framescan keeps
+    (constant and variable frame rate)."""
+    cfr = [i / 30 for i in range(300)]
+    vfr = [0.0, 0.04, 0.5, 0.99, 1.0, 1.7, 3.2, 3.21, 4.0, 4.5, 6.9, 7.0001]
+    for fps in (1.0, 2.0, 0.5):
+        for times in (cfr, vfr):
+            ours = bench.NaiveSampler(bench.Mode.parse(f"fps{fps:g}"))
+            theirs = FpsSampler(fps)
+            kept = [ours.keep(i, t) for i, t in enumerate(times)]
+            assert kept == [theirs.keep(i, t, False) for i, t in enumerate(times)], (fps, times)
+
+
+def test_modes_sizes_and_stats() -> None:
+    assert bench.Mode.parse("fps1").scanner_kwargs() == {"fps": 1.0}
+    assert bench.Mode.parse("all").scanner_kwargs() == {"all_frames": True}
+    assert bench.Mode.parse("every5").scanner_kwargs() == {"every": 5}
+    with pytest.raises(bench.BenchError):
+        bench.Mode.parse("fast")
+    assert bench.parse_size("720x1280") == (720, 1280)
+    with pytest.raises(bench.BenchError):
+        bench.parse_size("720")
+    assert bench.stat([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+    assert bench.stat([]) is None
+    assert bench.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert bench.percentile([5.0], 95) == 5.0
+    busy, waited = bench.wait_for_idle(0.0, window=0.05)
+    assert waited >= 0.05 and (busy is None or busy >= 0)
+
+
+def test_compare_detections() -> None:
+    fs = {"detections": [{"time": 6.0, "labels": ["BUTTOCKS_EXPOSED"]}, {"time": 7.0, "labels": ["ANUS_EXPOSED"]}],
+          "scored_frames": 15}  # fmt: skip
+    nv = {"detections": [{"time": 6.0001, "labels": ["BUTTOCKS_EXPOSED"]}, {"time": 9.0, "labels": ["ANUS_EXPOSED"]}],
+          "scored_frames": 15}  # fmt: skip
+    ag = bench.compare_detections(fs, nv, 1 / 30)
+    assert not ag["agree"] and ag["both"] == [6.0] and ag["only_framescan"] == [7.0] and ag["only_naive"] == [9.0]
+    assert ag["jaccard"] == pytest.approx(1 / 3)
+    assert bench.compare_detections(fs, fs, 1 / 30)["agree"]
+    assert not bench.compare_detections({**fs, "evidence_truncated": True}, nv, 1 / 30)["checked"]
