@@ -36,17 +36,11 @@ from framescan.archive import (
     walk_folder,
 )
 from framescan.cli.archive import summary_from_stderr
-from framescan.cli.main import COMMANDS
 from framescan.limits import DEFAULT_LIMITS
 from framescan.samples import write_clip
 
-#: ``python -m framescan archive`` once the command is registered in ``framescan.cli.main``.
-ARCHIVE = [sys.executable, "-m", "framescan", "archive"] if "archive" in COMMANDS else [
-    sys.executable, "-m", "framescan.cli.archive"
-]  # fmt: skip
-EXPORT = [sys.executable, "-m", "framescan", "export"] if "export" in COMMANDS else [
-    sys.executable, "-m", "framescan.cli.export"
-]  # fmt: skip
+ARCHIVE = [sys.executable, "-m", "framescan", "archive"]
+EXPORT = [sys.executable, "-m", "framescan", "export"]
 #: Sampling for the kill test: 4 fps makes a clip cost ~0.3-0.6 s, so a kill 0.5-1.5 s after
 #: the workers are ready lands mid-run and 10 kills leave work for the final run.
 KILL_SAMPLING = ["--fps", "4"]

@@ -18,7 +18,6 @@ import json
 import logging
 import signal
 import sys
-from types import ModuleType
 from typing import Any
 
 from ..archive import (
@@ -138,35 +137,6 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_ERROR if summary.counts["final_failures"] else EXIT_ALLOW
 
 
-def standalone(module: ModuleType, argv: list[str] | None = None) -> int:
-    """Run one sub-command module as ``framescan NAME ...`` would (same logging and exit codes),
-    for ``python -m framescan.cli.NAME`` before the command is registered in ``cli.main``."""
-    from ..errors import FramescanError, InputError
-    from .main import EXIT_INTERRUPTED
-
-    parser = argparse.ArgumentParser(prog="framescan")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    sub = parser.add_subparsers(dest="command")
-    module.add_parser(sub).set_defaults(_run=module.run)
-    args = parser.parse_args([module.NAME, *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2), format="framescan: %(levelname)s: %(message)s"
-    )
-    try:
-        return int(args._run(args))
-    except KeyboardInterrupt:
-        print("framescan: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except InputError as ex:
-        print(f"framescan: error [{ex.code.value}]: {ex.message}", file=sys.stderr)
-        return EXIT_ERROR
-    except FramescanError as ex:
-        print(f"framescan: error [{ex.code.value}]: {ex.message}", file=sys.stderr)
-        return EXIT_CONFIG
-    except BrokenPipeError:
-        return EXIT_ALLOW
-
-
 def summary_from_stderr(text: str) -> dict[str, Any] | None:
     """The ``summary`` event of a run's JSON progress lines (for scripts and tests)."""
     for line in reversed(text.splitlines()):
@@ -176,4 +146,6 @@ def summary_from_stderr(text: str) -> dict[str, Any] | None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(standalone(sys.modules[__name__]))
+    from .main import main
+
+    sys.exit(main([NAME, *sys.argv[1:]]))

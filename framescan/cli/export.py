@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from .archive import standalone
 
-    sys.exit(standalone(sys.modules[__name__]))
+    from .main import main
+
+    sys.exit(main([NAME, *sys.argv[1:]]))
