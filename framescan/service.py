@@ -1106,6 +1106,40 @@ def _slow(total: int, elapsed: float, cfg: ServiceConfig) -> Rejected:
 # the app
 
 
+#: Refusals after which the rest of a (small) body is read and discarded before answering;
+#: not 413 (the point is not to read it) nor 408 (the client is too slow to wait for).
+_DRAIN_AFTER = {400, 415}
+_DRAIN_BYTES = 8 << 20
+_DRAIN_SECONDS = 2.0
+
+
+class _TrackedReceive:
+    """An ASGI ``receive`` that remembers whether the request body has ended."""
+
+    def __init__(self, receive: Any) -> None:
+        self._receive = receive
+        self.done = False
+
+    async def __call__(self) -> dict[str, Any]:
+        msg = await self._receive()
+        if msg.get("type") != "http.request" or not msg.get("more_body", False):
+            self.done = True
+        return msg
+
+
+async def _discard_rest(receive: _TrackedReceive) -> None:
+    total, end = 0, time.monotonic() + _DRAIN_SECONDS
+    while not receive.done and total < _DRAIN_BYTES:
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        try:
+            msg = await asyncio.wait_for(receive(), left)
+        except asyncio.TimeoutError:
+            return
+        total += len(msg.get("body", b""))
+
+
 def _json(status: int, body: Any, headers: dict[str, str] | None = None, close: bool = False) -> JSONResponse:
     h = dict(headers or {})
     if close:
@@ -1284,10 +1318,15 @@ def create_app(config: ServiceConfig | ScanService, *, start: bool = True) -> Fa
                 {"Retry-After": str(svc.retry_after())},
             )
             return reject(ex, close=True)
+        receive = _TrackedReceive(request.receive)
         try:
-            upload = await receive_upload(request.receive, request.headers, svc, limits, name)
+            upload = await receive_upload(receive, request.headers, svc, limits, name)
         except Rejected as ex:
             svc.abandon_upload()
+            if ex.status in _DRAIN_AFTER and not receive.done:
+                # Closing with unread request bytes makes the kernel send a reset, which can
+                # destroy the response before the client reads it: discard a bounded rest.
+                await _discard_rest(receive)
             return reject(ex, close=True)
         except BaseException:
             svc.abandon_upload()
