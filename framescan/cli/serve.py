@@ -152,23 +152,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m framescan.cli.serve ...`` (the same as ``framescan serve ...``)."""
-    from ..errors import FramescanError
+    """``python -m framescan.cli.serve ...``: the same as ``framescan serve ...`` (one dispatcher)."""
+    from .main import main as framescan_main
 
-    parser = argparse.ArgumentParser(prog="framescan serve", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2), format="framescan: %(levelname)s: %(message)s"
-    )
-    try:
-        return run(args)
-    except FramescanError as ex:
-        print(f"framescan: error [{ex.code.value}]: {ex.message}", file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyboardInterrupt:
-        return 130
+    return framescan_main([NAME, *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

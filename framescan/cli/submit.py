@@ -74,18 +74,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m framescan.cli.submit ...`` (the same as ``framescan submit ...``)."""
-    parser = argparse.ArgumentParser(prog="framescan submit", description=__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="framescan: %(levelname)s: %(message)s")
-    try:
-        return run(args)
-    except FramescanError as ex:
-        print(f"framescan: error [{ex.code.value}]: {ex.message}", file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyboardInterrupt:
-        return 130
+    """``python -m framescan.cli.submit ...``: the same as ``framescan submit ...`` (one dispatcher)."""
+    from .main import main as framescan_main
+
+    return framescan_main([NAME, *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover
