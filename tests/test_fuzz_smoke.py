@@ -11,15 +11,13 @@ the rest of the suite. The long, coverage-guided run is ``python fuzz/fuzz_scan.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import sys
 import time
 import traceback
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from fuzz_harness import load_harness
 
 from framescan.errors import FramescanError
 from framescan.pipeline import Scanner
@@ -34,16 +32,7 @@ RNG_SEED = 20240611
 BUDGET_SECONDS = 60.0
 
 
-def _load_harness() -> ModuleType:
-    name = "framescan_fuzz_harness"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "fuzz" / "fuzz_scan.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
+_load_harness = load_harness
 
 
 harness = _load_harness()

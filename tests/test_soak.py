@@ -27,22 +27,20 @@ requested count. What must hold:
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import os
 import random
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psutil
 import pytest
 from corpus.hostile import GENERATORS, Case
+from fuzz_harness import load_harness
 
 from framescan.errors import FramescanError
 from framescan.isolate import WorkerConfig, WorkerPool
@@ -92,16 +90,7 @@ def pinned_malloc(monkeypatch: pytest.MonkeyPatch) -> str:
     return "pinned malloc"
 
 
-def _load_harness() -> ModuleType:
-    name = "framescan_fuzz_harness"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "fuzz" / "fuzz_scan.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+_load_harness = load_harness
 
 
 @dataclass(frozen=True)
@@ -328,6 +317,17 @@ def test_pool_soak_1000(soak_set: SoakSet, pinned_malloc: str) -> None:
     run_pool_soak(soak_set, 1000, pinned_malloc)
 
 
+def _live_rss() -> int:
+    """RSS after a collection and ``malloc_trim``: this process also ran other tests, whose freed
+    heap glibc may keep; trimming makes the figure reflect live memory, not that history."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return _rss()
+
+
 def test_in_process_soak(soak_set: SoakSet, pinned_malloc: str) -> None:
     """The same clips through one Scanner in this process: RSS, descriptors and threads flat."""
     n = 150
@@ -347,10 +347,10 @@ def test_in_process_soak(soak_set: SoakSet, pinned_malloc: str) -> None:
             continue
         check(clip, report, isolated=False)
         if i + 1 == WARMUP:
-            marks["start"] = (_rss(), _fds(), threading.active_count())
+            marks["start"] = (_live_rss(), _fds(), threading.active_count())
         if i + 1 > WARMUP:
             peak = max(peak, _rss())
-    marks["end"] = (_rss(), _fds(), threading.active_count())
+    marks["end"] = (_live_rss(), _fds(), threading.active_count())
     (r0, f0, t_0), (r1, f1, t_1) = marks["start"], marks["end"]
     print(
         f"\nin-process soak ({pinned_malloc}): {n} clips in {time.monotonic() - t0:.1f} s (pid {os.getpid()}); RSS after "
