@@ -19,7 +19,7 @@ import numpy as np
 from .errors import ResourceExhausted, UnsupportedFormat
 from .frames import KERNEL_PIXEL_FORMATS, ColorInfo, YuvFrame
 from .probe import color_of_stream, display_transform
-from .sample import Sampler
+from .sample import PacketInfo, Sampler
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 _SKIP_MARGIN = 1e-3
 #: FFmpeg's own "auto" picks cores + 1 threads, 15-20% slower than 2 on a 2-core machine.
 DEFAULT_DECODE_THREADS = 2
+#: A group of pictures is buffered (as compressed packets) up to these bounds before it is
+#: planned; a longer group is decoded whole (its tail cannot be dropped).
+GROUP_MAX_BYTES = 64 << 20
+GROUP_MAX_PACKETS = 2000
 
 
 @dataclass
@@ -40,9 +44,15 @@ class DecodeStats:
     end_time: float | None = None  # time of the last decoded frame + its duration
     corrupt_packets: int = 0
     corrupt_frames: int = 0
+    skipped_packets: int = 0  # read but not decoded: no sampled frame needed them
     stopped_by: str | None = None  # "error", "limit", "early_exit" or None (reached the end)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def frames_read(self) -> int:
+        """Frames decoded plus packets read and left undecoded (what frame limits count)."""
+        return self.decoded_frames + self.skipped_packets
 
     @property
     def decoded_seconds(self) -> float:
@@ -152,6 +162,11 @@ class FrameDecoder:
         self._last_step: float | None = None
         self._skip_mode = "DEFAULT"
         self._transform: tuple[int, bool] | None = None
+        # Planned decoding (samplers that choose frames from the packets): the PTS of the
+        # frames to keep, and whether planning still holds for this stream.
+        self._targets: set[int] = set()
+        self._planning = False
+        self._stopped = False
         import av
 
         self._reformatter = av.video.reformatter.VideoReformatter()
@@ -185,7 +200,9 @@ class FrameDecoder:
             return
         need = self.sampler.next_needed()
         t = float(packet.pts) * self._time_base - (self._start or 0.0)
-        mode = "NONREF" if need is not None and t + _SKIP_MARGIN < need else "DEFAULT"
+        self._set_skip("NONREF" if need is not None and t + _SKIP_MARGIN < need else "DEFAULT")
+
+    def _set_skip(self, mode: str) -> None:
         if mode != self._skip_mode:
             self.stream.codec_context.skip_frame = mode
             self._skip_mode = mode
@@ -207,49 +224,150 @@ class FrameDecoder:
             st.end_time = end if st.end_time is None else max(st.end_time, end)
             if self._on_frame is not None:
                 self._on_frame(t, st, frame.width, frame.height)
-            if self.sampler.keep(index, t, bool(frame.key_frame)):
+            if self._planning and frame.pts is not None:
+                keep = frame.pts in self._targets
+                self._targets.discard(frame.pts)
+            else:
+                keep = self.sampler.keep(index, t, bool(frame.key_frame))
+            if keep:
                 st.sampled_frames += 1
                 if self._transform is None:
                     self._transform = display_transform(frame)
                 yield to_yuv_frame(frame, index, t, self._reformatter, self._transform)
 
-    def __iter__(self) -> Iterator[YuvFrame]:
+    def _packets(self) -> Iterator[Any]:
+        """Demuxed packets; a demuxer error or a stop request ends them (recorded in stats)."""
         import av
 
-        self.sampler.reset()
         st = self.stats
         demux = self.container.demux(self.stream)
         while True:
             if self._should_stop():
                 st.stopped_by = st.stopped_by or "early_exit"
+                self._stopped = True
                 return
             try:
                 packet = next(demux)
             except StopIteration:
-                break
+                return
             except av.error.MemoryError as ex:
                 raise ResourceExhausted(f"demuxing ran out of memory ({ex.strerror or ex})") from ex
             except av.error.FFmpegError as ex:
                 st.stopped_by, st.error = "error", f"demuxing failed: {ex.strerror or ex}"
                 log.info("demux error: %s", ex)
-                break
-            self._skip_unneeded(packet)
-            try:
-                frames = packet.decode()
-            except av.error.EOFError:
-                break
-            except av.error.MemoryError as ex:
-                raise ResourceExhausted(f"decoding ran out of memory ({ex.strerror or ex})") from ex
-            except av.error.FFmpegError as ex:
-                st.corrupt_packets += 1
-                log.debug("corrupt packet skipped: %s", ex)
+                return
+            yield packet
+
+    def _decode(self, packet: Any) -> Iterator[YuvFrame]:
+        import av
+
+        try:
+            frames = packet.decode()
+        except av.error.EOFError:
+            return
+        except av.error.MemoryError as ex:
+            raise ResourceExhausted(f"decoding ran out of memory ({ex.strerror or ex})") from ex
+        except av.error.FFmpegError as ex:
+            self.stats.corrupt_packets += 1
+            log.debug("corrupt packet skipped: %s", ex)
+            return
+        yield from self._emit(frames)
+
+    def _packet_time(self, packet: Any) -> float | None:
+        if packet.pts is None or not self._time_base:
+            return None
+        if self._start is None:
+            self._start = float(packet.pts) * self._time_base
+        return float(packet.pts) * self._time_base - self._start
+
+    def _groups(self) -> Iterator[tuple[list[Any], bool]]:
+        """Packets in groups of pictures (keyframe to keyframe): (packets, complete), where a
+        group is incomplete when it was cut at the buffer bounds."""
+        group: list[Any] = []
+        size = 0
+        for packet in self._packets():
+            if packet.size == 0:  # the demuxer's end marker: the decoder is flushed at the end
                 continue
-            yield from self._emit(frames)
+            if packet.is_keyframe and group:
+                yield group, True
+                group, size = [], 0
+            group.append(packet)
+            size += packet.size
+            if size >= GROUP_MAX_BYTES or len(group) >= GROUP_MAX_PACKETS:
+                yield group, False
+                group, size = [], 0
+        if group and not self._stopped:
+            yield group, True
+
+    def _decode_group(self, group: list[Any], complete: bool, lead_broken: bool) -> Iterator[YuvFrame]:
+        """Decode one planned group: up to its last planned frame, non-reference frames that are
+        not planned skipped, the rest of the group (frames nobody needs) not decoded at all.
+        Returns (through StopIteration) whether the group's tail was dropped."""
+        times = [self._packet_time(p) for p in group]
+        # Leading pictures (shown before the group's keyframe) reference the previous group:
+        # when its tail was not decoded they cannot be decoded correctly, so they are not used.
+        key_time = times[0] if group[0].is_keyframe else None
+        usable = [
+            i
+            for i, t in enumerate(times)
+            if t is not None and not (lead_broken and key_time is not None and t < key_time)
+        ]
+        if len(usable) < len(group) and any(t is None for t in times):
+            # No timestamps to plan on: decode it all, the sampler keeps frames as they come.
+            self._planning = False
+            for p in group:
+                self._skip_unneeded(p)
+                yield from self._decode(p)
+            return False
+        infos = [PacketInfo(times[i], int(group[i].size), bool(group[i].is_keyframe)) for i in usable]  # type: ignore[arg-type]
+        chosen = {usable[j] for j in (self.sampler.plan(infos) or [])}
+        self._targets.update(int(group[i].pts) for i in chosen)
+        last = max(chosen, default=-1) if complete else len(group) - 1
+        st = self.stats
+        for i, p in enumerate(group):
+            if i > last or (i not in chosen and i not in usable):
+                st.skipped_packets += 1
+                t = times[i]
+                if t is not None:
+                    dur = float(p.duration) * self._time_base if (p.duration and self._time_base) else 0.0
+                    end = t + min(dur, 1.0)
+                    st.end_time = end if st.end_time is None else max(st.end_time, end)
+                    if self._on_frame is not None:
+                        cc = self.stream.codec_context
+                        self._on_frame(t, st, cc.width, cc.height)
+                continue
+            if self._should_stop():
+                return False
+            self._set_skip("DEFAULT" if i in chosen else "NONREF")
+            yield from self._decode(p)
+        return last < len(group) - 1
+
+    def __iter__(self) -> Iterator[YuvFrame]:
+        import av
+
+        self.sampler.reset()
+        probe = self.sampler.plan([]) if self.sampler.skip_frame is None else None
+        self._planning = probe is not None and self._time_base is not None
+        if self._planning:
+            dropped = False
+            for group, complete in self._groups():
+                if not self._planning:
+                    for p in group:
+                        self._skip_unneeded(p)
+                        yield from self._decode(p)
+                    continue
+                dropped = yield from self._decode_group(group, complete, dropped)
+        else:
+            for packet in self._packets():
+                self._skip_unneeded(packet)
+                yield from self._decode(packet)
+        if self._stopped:
+            return
         # Flush the decoder (frames held back for reordering / frame threading).
         try:
             yield from self._emit(self.stream.codec_context.decode(None))
         except av.error.EOFError:
             pass
         except av.error.FFmpegError as ex:
-            st.corrupt_packets += 1
+            self.stats.corrupt_packets += 1
             log.debug("decoder flush failed: %s", ex)

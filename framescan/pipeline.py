@@ -209,7 +209,7 @@ class Scanner:
         q: queue.Queue[Any] = queue.Queue(maxsize=max(2, min(2 * self.batch_size, QUEUE_BYTES // frame_bytes)))
 
         def check(t: float, st: DecodeStats, width: int, height: int) -> None:
-            limits.check_progress(t, st.decoded_frames, name)
+            limits.check_progress(t, st.frames_read, name)
             if width != info.width or height != info.height:
                 limits.check_header(width, height, 0, name)
 
@@ -405,6 +405,7 @@ class Scanner:
             claimed_seconds=claimed,
             corrupt_packets=st.corrupt_packets,
             corrupt_frames=st.corrupt_frames,
+            skipped_packets=st.skipped_packets,
             stopped_early=st.stopped_by == "early_exit",
             stopped_reason="decision reached block (early exit)" if st.stopped_by == "early_exit" else None,
             stopped_at=stopped_at,

@@ -33,6 +33,7 @@ class Coverage:
     claimed_seconds: float | None
     corrupt_packets: int = 0
     corrupt_frames: int = 0
+    skipped_packets: int = 0
     stopped_early: bool = False
     stopped_reason: str | None = None
     stopped_at: float | None = None

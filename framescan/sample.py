@@ -12,6 +12,9 @@ encoder placed its keyframes (``keyframes`` alone can leave 10 s gaps).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .errors import ConfigError
 
@@ -19,6 +22,15 @@ DEFAULT_FPS = 2.0
 # A frame whose timestamp is within this of the next sampling instant counts as on time
 # (absorbs rounding of PTS to the stream time base).
 _TIME_EPSILON = 1e-6
+
+
+@dataclass(frozen=True)
+class PacketInfo:
+    """What the demuxer says of one packet, before anything is decoded."""
+
+    time: float  # presentation time in seconds from the stream start
+    size: int  # bytes
+    keyframe: bool
 
 
 class Sampler(ABC):
@@ -39,6 +51,13 @@ class Sampler(ABC):
         """The earliest timestamp a frame can still be kept at, or None when any frame may be.
         The decoder skips non-reference frames presented before it (they cannot be kept and
         nothing is predicted from them)."""
+        return None
+
+    def plan(self, packets: Sequence[PacketInfo]) -> list[int] | None:
+        """Which of these packets (one group of pictures, in decode order) carry frames this
+        sampler keeps, as positions in ``packets``; ``None`` when this sampler cannot tell
+        before decoding. The decoder decodes a planned group only up to its last kept frame
+        (with non-reference frames before it skipped) and keeps exactly the planned frames."""
         return None
 
     @abstractmethod
@@ -70,8 +89,101 @@ class FpsSampler(Sampler):
         self._next = max(self._next + step, k * step)
         return True
 
+    def plan(self, packets: Sequence[PacketInfo]) -> list[int]:
+        # The same rule as keep(), run over the group's frames in presentation order.
+        order = sorted(range(len(packets)), key=lambda i: packets[i].time)
+        return [i for i in order if self.keep(i, packets[i].time, packets[i].keyframe)]
+
     def describe(self) -> dict[str, object]:
         return {"mode": "fps", "fps": self.fps}
+
+
+class AdaptiveSampler(Sampler):
+    """Keyframes + scene changes + a floor rate, chosen from the packets before decoding.
+
+    * every keyframe (encoders such as x264 also put one at most scene cuts);
+    * every *scene change* inside a group: a packet at least ``scene_ratio`` times the median
+      size of the last non-key packets (a cut costs an intra-coded picture; motion does not);
+      the frame ``follow`` seconds after it too, so a shot that starts with a cut gets two
+      frames within half a second, as fixed 2 fps sampling would;
+    * a frame whenever ``1 / floor_fps`` seconds have passed without one.
+
+    The scan pipeline adds the rest (``Scanner``): frames whose thumbnail is a near-duplicate
+    of the last scored frame reuse its scores, and around every frame that reaches a review
+    threshold it scores extra frames at the ``refine_fps`` rate (seeking back if needed), so
+    hits get the same density as fixed ``refine_fps`` sampling.
+    """
+
+    HISTORY = 30  # non-key packet sizes the median is taken over
+    MIN_HISTORY = 8  # no scene change is called before this many sizes are known
+
+    def __init__(
+        self,
+        floor_fps: float = 0.5,
+        scene_ratio: float = 4.0,
+        follow: float = 0.5,
+        refine_fps: float = DEFAULT_FPS,
+        dedupe: float = 1.5,
+    ) -> None:
+        if not floor_fps > 0 or not refine_fps > 0:
+            raise ConfigError(f"adaptive sampling rates must be > 0 ({floor_fps = }, {refine_fps = })")
+        self.floor_fps = float(floor_fps)
+        self.scene_ratio = float(scene_ratio)
+        self.follow = float(follow)
+        self.refine_fps = float(refine_fps)
+        self.dedupe = float(dedupe)
+        self.reset()
+
+    def reset(self) -> None:
+        self._last: float | None = None  # time of the last kept frame
+        self._follow_at: float | None = None
+        self._sizes: deque[int] = deque(maxlen=self.HISTORY)
+        self.scene_changes: list[float] = []
+
+    def _is_scene_change(self, p: PacketInfo) -> bool:
+        if p.keyframe:
+            return False
+        sizes = self._sizes
+        hit = False
+        if len(sizes) >= self.MIN_HISTORY:
+            median = sorted(sizes)[len(sizes) // 2]
+            hit = p.size >= self.scene_ratio * max(median, 64)
+        if not hit:  # a cut's intra picture would raise the median for the next cut
+            sizes.append(p.size)
+        return hit
+
+    def _take(self, p: PacketInfo, scene: bool) -> bool:
+        t = p.time
+        take = p.keyframe or scene or self._last is None
+        take = take or t + _TIME_EPSILON >= self._last + 1.0 / self.floor_fps  # type: ignore[operator]
+        take = take or (self._follow_at is not None and t + _TIME_EPSILON >= self._follow_at)
+        if take:
+            self._last = t
+            if self._follow_at is not None and t + _TIME_EPSILON >= self._follow_at:
+                self._follow_at = None
+        if scene:
+            self.scene_changes.append(t)
+            self._follow_at = t + self.follow
+        return take
+
+    def plan(self, packets: Sequence[PacketInfo]) -> list[int]:
+        scene = [self._is_scene_change(p) for p in packets]  # decode order: sizes as coded
+        order = sorted(range(len(packets)), key=lambda i: packets[i].time)
+        return [i for i in order if self._take(packets[i], scene[i])]
+
+    def keep(self, index: int, time: float, keyframe: bool) -> bool:
+        """Fallback when packets cannot be planned (no timestamps): keyframes and the floor."""
+        return self._take(PacketInfo(time, 0, keyframe), False)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "mode": "adaptive",
+            "floor_fps": self.floor_fps,
+            "scene_ratio": self.scene_ratio,
+            "follow": self.follow,
+            "refine_fps": self.refine_fps,
+            "dedupe": self.dedupe,
+        }
 
 
 class EverySampler(Sampler):
@@ -112,12 +224,18 @@ class AllSampler(Sampler):
 
 
 def make_sampler(
-    fps: float | None = None, every: int | None = None, keyframes: bool = False, all_frames: bool = False
+    fps: float | None = None,
+    every: int | None = None,
+    keyframes: bool = False,
+    all_frames: bool = False,
+    adaptive: bool = False,
 ) -> Sampler:
     """Build the sampler for the options given; at most one may be set (default: ``fps=2``)."""
-    chosen = [x for x in (fps is not None, every is not None, keyframes, all_frames) if x]
+    chosen = [x for x in (fps is not None, every is not None, keyframes, all_frames, adaptive) if x]
     if len(chosen) > 1:
-        raise ConfigError("choose one sampling mode: fps, every, keyframes or all")
+        raise ConfigError("choose one sampling mode: fps, every, keyframes, all or adaptive")
+    if adaptive:
+        return AdaptiveSampler()
     if every is not None:
         return EverySampler(every)
     if keyframes:

@@ -79,8 +79,14 @@ def _count_decoded(path: Path) -> tuple[int, float]:
 
 def test_coverage_equals_what_was_decoded(short_flagged: Path, scanner: Scanner) -> None:
     n, seconds = _count_decoded(short_flagged)
+    every = Scanner(all_frames=True, banks=False).scan(short_flagged).to_dict()["coverage"]
+    assert every["decoded_frames"] == every["sampled_frames"] == n == every["claimed_frames"]
+    assert every["decoded_seconds"] == pytest.approx(seconds, abs=1e-3)
+    assert every["skipped_packets"] == 0
+    # At 2 fps the decoder leaves out what no sample needs, and says so; the span read is the same.
     cov = scanner.scan(short_flagged).to_dict()["coverage"]
-    assert cov["decoded_frames"] == n == cov["claimed_frames"]
+    assert cov["decoded_frames"] < n
+    assert cov["skipped_packets"] > 0
     assert cov["decoded_seconds"] == pytest.approx(seconds, abs=1e-3)
     assert cov["sampled_frames"] == cov["scored_frames"] == 8  # 4 s at 2 fps
 
@@ -108,8 +114,12 @@ def test_formats_scan_and_find_the_flagged_image(name: str, kw: dict, tmp_path: 
     )
     d = scanner.scan(clip).to_dict()
     assert d["status"] == "complete", d["warnings"]
-    # --fps lets the decoder skip unneeded non-reference frames (x265 makes B-frames)
-    assert 10 <= d["coverage"]["decoded_frames"] <= 20
+    # --fps decodes only what the 4 samples need: non-reference frames before a sample and the
+    # rest of a group after its last sample are skipped (all of them for intra-only MJPEG)
+    cov = d["coverage"]
+    assert cov["sampled_frames"] == 4
+    assert (4 if "mjpeg" in name else 10) <= cov["decoded_frames"] <= 20
+    assert cov["decoded_frames"] + cov["skipped_packets"] <= 20
     assert d["coverage"]["decoded_seconds"] == pytest.approx(2.0, abs=0.15)
     assert d["decision"] != "allow", f"{name}: flagged image not found: {d['categories']['sexual']}"
     assert d["clip"]["display_width"] == kw["width"] and d["clip"]["display_height"] == kw["height"]
@@ -181,7 +191,8 @@ def test_sampling_modes_count_frames(short_flagged: Path) -> None:
         (dict(every=4), 15, 60),
         (dict(all_frames=True), 60, 60),
         (dict(keyframes=True), keyframes, keyframes),
-        (dict(fps=1), 4, 60),
+        # no B-frames, one group: decoded up to the last sample (3.0 s = frame 45), the rest skipped
+        (dict(fps=1), 4, 46),
     ]:
         cov = Scanner(threads=2, **opts).scan(short_flagged).to_dict()["coverage"]
         assert (cov["scored_frames"], cov["decoded_frames"]) == (scored, decoded), opts
@@ -219,6 +230,7 @@ class _NoSkipFps:
     def __new__(cls, fps: float):
         s = make_sampler(fps=fps)
         s.next_needed = lambda: None  # type: ignore[method-assign]
+        s.plan = lambda packets: None  # type: ignore[method-assign]
         return s
 
 
