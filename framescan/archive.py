@@ -305,6 +305,7 @@ def compute_fingerprints(scanner: dict[str, Any], limits: Limits) -> Fingerprint
         every=scanner.get("every"),
         keyframes=bool(scanner.get("keyframes")),
         all_frames=bool(scanner.get("all_frames")),
+        adaptive=bool(scanner.get("adaptive")),
     )
     settings = sorted(
         [

@@ -104,27 +104,33 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class Mode:
-    """A sampling mode: ``fpsN`` (exact N fps from timestamps), ``everyN`` or ``all``."""
+    """A sampling mode: ``fpsN`` (exact N fps from timestamps), ``everyN``, ``all`` or ``adaptive``
+    (framescan only; the naive loop runs it at 1 fps, the rate the adaptive target compares to)."""
 
     name: str
     fps: float | None = None
     every: int | None = None
     all_frames: bool = False
+    adaptive: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Mode:
         t = text.strip().lower()
         if t == "all":
             return cls("all", all_frames=True)
+        if t == "adaptive":
+            return cls("adaptive", fps=1.0, adaptive=True)
         m = re.fullmatch(r"fps(\d+(?:\.\d+)?)", t)
         if m and float(m.group(1)) > 0:
             return cls(t, fps=float(m.group(1)))
         m = re.fullmatch(r"every(\d+)", t)
         if m and int(m.group(1)) >= 1:
             return cls(t, every=int(m.group(1)))
-        raise BenchError(f"unknown mode {text!r}: use fpsN (e.g. fps1), everyN or all")
+        raise BenchError(f"unknown mode {text!r}: use fpsN (e.g. fps1), everyN, all or adaptive")
 
     def scanner_kwargs(self) -> dict[str, Any]:
+        if self.adaptive:
+            return {"adaptive": True}
         if self.all_frames:
             return {"all_frames": True}
         if self.every is not None:

@@ -9,6 +9,7 @@ how much of the clip was actually read.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -167,6 +168,7 @@ class FrameDecoder:
         self._targets: set[int] = set()
         self._planning = False
         self._stopped = False
+        self._keyframe_times: list[float] = []  # seen while planning, for seeking later
         import av
 
         self._reformatter = av.video.reformatter.VideoReformatter()
@@ -320,6 +322,7 @@ class FrameDecoder:
                 yield from self._decode(p)
             return False
         infos = [PacketInfo(times[i], int(group[i].size), bool(group[i].is_keyframe)) for i in usable]  # type: ignore[arg-type]
+        self._keyframe_times += [info.time for info in infos if info.keyframe]
         chosen = {usable[j] for j in (self.sampler.plan(infos) or [])}
         self._targets.update(int(group[i].pts) for i in chosen)
         last = max(chosen, default=-1) if complete else len(group) - 1
@@ -341,6 +344,66 @@ class FrameDecoder:
             self._set_skip("DEFAULT" if i in chosen else "NONREF")
             yield from self._decode(p)
         return last < len(group) - 1
+
+    def frames_at(self, instants: list[float]) -> Iterator[YuvFrame]:
+        """The first frame at or after each instant (seconds), for scoring extra frames after
+        the main pass. Decoding runs forward and seeks (to the keyframe before an instant) only
+        where that skips work: when the keyframe seen in the main pass lies beyond the frame
+        the decoder is at. Instants past the end of the stream give nothing."""
+        import av
+
+        pending = sorted(set(instants))
+        if not pending or not self._time_base:
+            return
+        self._planning = False
+        self._set_skip("DEFAULT")
+        st = self.stats
+        cc = self.stream.codec_context
+        keyframes = sorted(self._keyframe_times)
+        position: float | None = None  # time of the last frame decoded since the last seek
+        packets: Iterator[Any] | None = None
+        while pending:
+            target = pending[0]
+            k = bisect.bisect_right(keyframes, target + 1e-6) - 1
+            key_before = keyframes[k] if k >= 0 else None
+            if packets is None or position is None or key_before is None or position + 1e-6 < key_before:
+                offset = int((target + (self._start or 0.0)) / self._time_base)
+                try:
+                    self.container.seek(offset, stream=self.stream, backward=True, any_frame=False)
+                except av.error.FFmpegError as ex:
+                    st.warnings.append(f"seeking to {target:.2f} s failed ({ex.strerror or ex}): frame not scored")
+                    pending.pop(0)
+                    continue
+                cc.flush_buffers()
+                packets = iter(self.container.demux(self.stream))
+                position = None
+            again = False
+            for packet in packets:
+                try:
+                    frames = packet.decode()
+                except av.error.EOFError:
+                    break
+                except av.error.FFmpegError:
+                    st.corrupt_packets += 1
+                    continue
+                for frame in frames:
+                    st.decoded_frames += 1
+                    t = self._time_of(frame)
+                    position = t
+                    if pending and t + 1e-6 >= pending[0]:
+                        while pending and t + 1e-6 >= pending[0]:
+                            pending.pop(0)
+                        st.sampled_frames += 1
+                        yield to_yuv_frame(frame, st.decoded_frames - 1, t, self._reformatter, self._transform)
+                if not pending:
+                    break
+                j = bisect.bisect_right(keyframes, pending[0] + 1e-6) - 1
+                if position is not None and j >= 0 and position + 1e-6 < keyframes[j] and keyframes[j] > target:
+                    again = True  # a later keyframe is nearer the next instant: seek there
+                    break
+            if not again:
+                pending.clear()  # end of stream: no frame at or after the rest
+        cc.flush_buffers()
 
     def __iter__(self) -> Iterator[YuvFrame]:
         import av

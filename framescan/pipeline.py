@@ -10,13 +10,14 @@ the decode thread is told to stop, the queue is drained and the thread joined.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,9 @@ from .policy import DEFAULT_POLICY, Policy, load_policy
 from .preprocess import preprocess_into
 from .probe import ClipInfo, SourceLike, as_source, describe, open_container, select_video_stream
 from .report import Coverage, Report
-from .sample import Sampler, make_sampler
+from .sample import AdaptiveSampler, Sampler, make_sampler
 from .score import FrameScore, LabelMap
+from .thumb import difference, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,10 @@ class Scanner:
     Args:
         models: model names or manifest paths (default: ``nudenet-320n``).
         policy: a ``Policy`` or a policy file path (default: ``DEFAULT_POLICY``).
-        fps / every / keyframes / all_frames: sampling (one of them; default 2 fps).
+        fps / every / keyframes / all_frames / adaptive: sampling (one of them; default 2 fps).
+            ``adaptive``: keyframes + scene changes + a floor rate chosen from the packets,
+            near-duplicates reuse the last score, and hits are refined to 2 fps
+            (``framescan.sample.AdaptiveSampler``).
         batch_size: frames per inference batch.
         threads: ONNX Runtime intra-op threads (default: the cores available).
         decode_threads: FFmpeg decoder threads (default 2).
@@ -91,6 +96,7 @@ class Scanner:
         every: int | None = None,
         keyframes: bool = False,
         all_frames: bool = False,
+        adaptive: bool = False,
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
         decode_threads: int | None = None,
@@ -98,7 +104,13 @@ class Scanner:
         limits: Limits | None = None,
         banks: str | os.PathLike | bool | None = None,
     ) -> None:
-        self._sampling = {"fps": fps, "every": every, "keyframes": keyframes, "all_frames": all_frames}
+        self._sampling = {
+            "fps": fps,
+            "every": every,
+            "keyframes": keyframes,
+            "all_frames": all_frames,
+            "adaptive": adaptive,
+        }
         make_sampler(**self._sampling)  # validate now, not on the first clip
         if batch_size < 1:
             raise ValueError(f"{batch_size = } must be >= 1")
@@ -257,11 +269,26 @@ class Scanner:
             except BaseException as ex:
                 put(q, _Failure(ex))
 
+        dedupe = sampler.dedupe if isinstance(sampler, AdaptiveSampler) else 0.0
+        last_thumb: list[np.ndarray] = []
+
+        def duplicate(frame: YuvFrame) -> bool:
+            """Whether the frame is a near-duplicate of the last scored one (adaptive sampling)."""
+            if dedupe <= 0:
+                return False
+            thumb = thumbnail(frame.y)
+            if last_thumb and difference(thumb, last_thumb[0]) < dedupe:
+                return True
+            last_thumb[:] = [thumb]
+            return False
+
         def run_preprocess() -> None:
             bufs: list[np.ndarray] | None = None
             # (index, time) only: the decoded frame is released as soon as it is preprocessed,
-            # so the decoder's buffer pool does not grow with the batches in flight
-            items: list[tuple[tuple[int, float], list[Geometry]]] = []
+            # so the decoder's buffer pool does not grow with the batches in flight. A
+            # near-duplicate frame has no geometries: it reuses the last scored frame's result.
+            items: list[tuple[tuple[int, float], list[Geometry] | None]] = []
+            slot = 0
             try:
                 while True:
                     item = get(q)
@@ -280,28 +307,37 @@ class Scanner:
                         if bufs is None:
                             return
                     t0 = time.perf_counter()
-                    slot = len(items)
-                    geos = [
-                        preprocess_into(frame, lm.model.manifest.input, bufs[mi][slot])
-                        for mi, lm in enumerate(self._models)
-                    ]
+                    geos: list[Geometry] | None = None
+                    if not duplicate(frame):
+                        geos = [
+                            preprocess_into(frame, lm.model.manifest.input, bufs[mi][slot])
+                            for mi, lm in enumerate(self._models)
+                        ]
+                        slot += 1
                     stage["preprocess"] += time.perf_counter() - t0
                     if known is not None:
                         known.add(frame)
                     items.append(((frame.index, frame.time), geos))
                     del frame, item
-                    if len(items) == self.batch_size:
+                    if slot == self.batch_size or len(items) >= 4 * self.batch_size:
                         if not put(batches, (bufs, items)):
                             return
-                        bufs, items = None, []
+                        bufs, items, slot = None, [], 0
             except BaseException as ex:
                 put(batches, _Failure(ex))
 
-        def infer(bufs: list[np.ndarray], items: list[tuple[tuple[int, float], list[Geometry]]]) -> None:
-            n = len(items)
-            scores = [FrameScore(index, t) for (index, t), _ in items]
+        scored: list[FrameScore] = []  # every frame's score, kept when frames can be added later
+        keep_scores = isinstance(sampler, AdaptiveSampler)
+        counts = {"reused": 0, "refined": 0}
+
+        def infer(bufs: list[np.ndarray], items: list[tuple[tuple[int, float], list[Geometry] | None]]) -> None:
+            fresh = [(key, g) for key, g in items if g is not None]
+            n = len(fresh)
+            scores = [FrameScore(index, t) for (index, t), _ in fresh]
             for mi, lm in enumerate(self._models):
-                geos = [g[mi] for _, g in items]
+                if n == 0:
+                    break
+                geos = [g[mi] for _, g in fresh]  # type: ignore[index]
                 t0 = time.perf_counter()
                 raw = lm.model.raw(bufs[mi][:n])
                 t1 = time.perf_counter()
@@ -311,9 +347,20 @@ class Scanner:
                 stage["infer"] += t1 - t0
                 stage["postprocess"] += time.perf_counter() - t1
             t0 = time.perf_counter()
-            for fs in scores:
+            it = iter(scores)
+            for (index, t), g in items:
+                if g is not None:
+                    fs = next(it)
+                else:  # near-duplicate: the last scored frame's result, at this frame's time
+                    fs = _reuse(last_scored[0], index, t)
+                    counts["reused"] += 1
+                last_scored[:] = [fs]
                 agg.update(fs)
+                if keep_scores:
+                    scored.append(fs)
             stage["aggregate"] += time.perf_counter() - t0
+
+        last_scored: list[FrameScore] = []
 
         agg = ClipAggregator(self.policy, self.signals)
         stopped_at: float | None = None
@@ -351,6 +398,14 @@ class Scanner:
                         pass
                 for t in threads:
                     t.join(timeout=0.05)
+        if keep_scores and stopped_at is None and scored:
+            t0 = time.perf_counter()
+            counts["refined"] = self._refine(decoder, sampler, scored, info, stage)  # type: ignore[arg-type]
+            if counts["refined"]:
+                agg.reset()
+                for fs in sorted(scored, key=lambda f: f.time):
+                    agg.update(fs)
+            timings["refine"] = time.perf_counter() - t0
         st = decoder.stats
         if stopped_at is not None:
             st.stopped_by = "early_exit"
@@ -360,7 +415,85 @@ class Scanner:
         kc = known.result() if known is not None else None
         if kc is not None:
             timings["known_content"] = kc.seconds
-        return self._report(name, info, st, agg, sampler, timings, t_start, stopped_at, kc)
+        report = self._report(name, info, st, agg, sampler, timings, t_start, stopped_at, kc)
+        if report.coverage is not None and keep_scores:
+            report.coverage.reused_frames = counts["reused"]
+            report.coverage.refined_frames = counts["refined"]
+        return report
+
+    def _refine(
+        self,
+        decoder: FrameDecoder,
+        sampler: AdaptiveSampler,
+        scored: list[FrameScore],
+        info: ClipInfo,
+        stage: dict[str, float],
+    ) -> int:
+        """Adaptive sampling's second pass: every gap next to a frame that reaches a review
+        threshold (back to the previous scored frame, on to the next one or the end) gets the
+        frames fixed ``refine_fps`` sampling would score there (the first frame at or after each
+        instant k / refine_fps), and again around the hits among those, so every hit run and
+        its edges are scored at least where fixed sampling scores them. Returns the number of
+        frames added."""
+        step = 1.0 / sampler.refine_fps
+        end = info.duration or decoder.stats.end_time or 0.0
+        tried: set[float] = set()
+        added = 0
+        bufs = self._buffer_sets[0]
+        for _ in range(int(end * sampler.refine_fps) + 2):
+            times = sorted(fs.time for fs in scored)
+            want = []
+            for fs in scored:
+                if not any(v >= self.policy.rule(c).review for c, v in fs.scores.items()):
+                    continue
+                i = bisect.bisect_left(times, fs.time)
+                prev = times[i - 1] if i > 0 else fs.time
+                nxt = times[i + 1] if i + 1 < len(times) else end
+                for a, b in ((prev, fs.time), (fs.time, nxt)):
+                    for k in range(int(a / step) + 1, int(np.ceil(b / step - 1e-6))):
+                        x = k * step
+                        if round(x, 3) not in tried:
+                            tried.add(round(x, 3))
+                            want.append(x)
+            if not want:
+                break
+            frames: list[YuvFrame] = []
+            t0 = time.perf_counter()
+            for frame in decoder.frames_at(want):
+                if frame.time in times:
+                    continue
+                frames.append(frame)
+                if len(frames) == self.batch_size:
+                    stage["decode"] += time.perf_counter() - t0
+                    added += self._score_now(frames, bufs, scored, stage)
+                    frames = []
+                    t0 = time.perf_counter()
+            stage["decode"] += time.perf_counter() - t0
+            if frames:
+                added += self._score_now(frames, bufs, scored, stage)
+        return added
+
+    def _score_now(
+        self, frames: list[YuvFrame], bufs: list[np.ndarray], out: list[FrameScore], stage: dict[str, float]
+    ) -> int:
+        """Score a handful of frames synchronously (the refinement pass)."""
+        t0 = time.perf_counter()
+        geos = [
+            [preprocess_into(f, lm.model.manifest.input, bufs[mi][k]) for mi, lm in enumerate(self._models)]
+            for k, f in enumerate(frames)
+        ]
+        stage["preprocess"] += time.perf_counter() - t0
+        scores = [FrameScore(f.index, f.time) for f in frames]
+        for mi, lm in enumerate(self._models):
+            t0 = time.perf_counter()
+            raw = lm.model.raw(bufs[mi][: len(frames)])
+            t1 = time.perf_counter()
+            for fs, d in zip(scores, lm.model.decode(raw, [g[mi] for g in geos])):
+                lm.labels.evidence(d, fs)
+            stage["infer"] += t1 - t0
+            stage["postprocess"] += time.perf_counter() - t1
+        out.extend(scores)
+        return len(scores)
 
     def _report(
         self,
@@ -469,3 +602,10 @@ def scan(source: SourceLike, *, name: str | None = None, **options: Any) -> Repo
     if key not in _default:
         _default[key] = Scanner(**options)
     return _default[key].scan(source, name=name)
+
+
+def _reuse(fs: FrameScore, index: int, t: float) -> FrameScore:
+    """A near-duplicate frame's score: ``fs``'s result, at this frame's index and time."""
+    return FrameScore(
+        index, t, dict(fs.scores), [replace(e, time=t, frame_index=index, reused=True) for e in fs.evidence]
+    )

@@ -34,12 +34,14 @@ class Coverage:
     corrupt_packets: int = 0
     corrupt_frames: int = 0
     skipped_packets: int = 0
+    reused_frames: int | None = None  # adaptive sampling: near-duplicates given the last score
+    refined_frames: int | None = None  # adaptive sampling: frames added around hits
     stopped_early: bool = False
     stopped_reason: str | None = None
     stopped_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
+        d = {k: v for k, v in self.__dict__.items() if v is not None or k not in ("reused_frames", "refined_frames")}
         d["decoded_seconds"] = round(self.decoded_seconds, 3)
         if self.claimed_seconds is not None:
             d["claimed_seconds"] = round(self.claimed_seconds, 3)

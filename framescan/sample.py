@@ -102,8 +102,10 @@ class AdaptiveSampler(Sampler):
     """Keyframes + scene changes + a floor rate, chosen from the packets before decoding.
 
     * every keyframe (encoders such as x264 also put one at most scene cuts);
-    * every *scene change* inside a group: a packet at least ``scene_ratio`` times the median
-      size of the last non-key packets (a cut costs an intra-coded picture; motion does not);
+    * every *scene change* inside a group: a packet at least ``scene_ratio`` times the largest
+      of the last 8 non-key packets (a cut costs intra-coded blocks; motion does not: on the
+      test clips cuts measure 1.85-4.9x, everything else at most 1.18x, B-frame streams
+      included, since the largest recent packet is a P-frame's);
       the frame ``follow`` seconds after it too, so a shot that starts with a cut gets two
       frames within half a second, as fixed 2 fps sampling would;
     * a frame whenever ``1 / floor_fps`` seconds have passed without one.
@@ -114,13 +116,13 @@ class AdaptiveSampler(Sampler):
     hits get the same density as fixed ``refine_fps`` sampling.
     """
 
-    HISTORY = 30  # non-key packet sizes the median is taken over
-    MIN_HISTORY = 8  # no scene change is called before this many sizes are known
+    HISTORY = 8  # non-key packet sizes a new packet is compared with
+    MIN_HISTORY = 4  # no scene change is called before this many sizes are known
 
     def __init__(
         self,
         floor_fps: float = 0.5,
-        scene_ratio: float = 4.0,
+        scene_ratio: float = 1.5,
         follow: float = 0.5,
         refine_fps: float = DEFAULT_FPS,
         dedupe: float = 1.5,
@@ -146,9 +148,8 @@ class AdaptiveSampler(Sampler):
         sizes = self._sizes
         hit = False
         if len(sizes) >= self.MIN_HISTORY:
-            median = sorted(sizes)[len(sizes) // 2]
-            hit = p.size >= self.scene_ratio * max(median, 64)
-        if not hit:  # a cut's intra picture would raise the median for the next cut
+            hit = p.size >= self.scene_ratio * max(max(sizes), 64)
+        if not hit:  # a cut's intra picture would hide the next cut
             sizes.append(p.size)
         return hit
 

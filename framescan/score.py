@@ -27,6 +27,7 @@ class Evidence:
     score: float  # the model's own score
     weighted: float  # score * the label's weight: what the category sees
     box: tuple[float, float, float, float] | None = None  # x1, y1, x2, y2 in upright frame pixels
+    reused: bool = False  # a near-duplicate frame given the last scored frame's result
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {
@@ -40,6 +41,8 @@ class Evidence:
         }
         if self.box is not None:
             d["box"] = [round(v, 1) for v in self.box]
+        if self.reused:
+            d["reused"] = True
         return d
 
 

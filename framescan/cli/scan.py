@@ -24,6 +24,11 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--every", type=int, metavar="N", help="score every Nth decoded frame")
     g.add_argument("--keyframes", action="store_true", help="decode and score keyframes only")
     g.add_argument("--all", dest="all_frames", action="store_true", help="score every frame")
+    g.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="keyframes + scene changes + a 0.5 fps floor, near-duplicates skipped, hits refined to 2 fps",
+    )
 
 
 def add_scanner_options(p: argparse.ArgumentParser) -> None:
@@ -76,6 +81,7 @@ def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "every": args.every,
         "keyframes": args.keyframes,
         "all_frames": args.all_frames,
+        "adaptive": args.adaptive,
         "threads": args.threads,
         "early_exit": args.early_exit,
         "banks": False if args.no_banks else args.banks,

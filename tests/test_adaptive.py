@@ -1,0 +1,146 @@
+"""Adaptive sampling: never misses a segment that fixed 2 fps sampling finds, on clips whose
+flagged shots start on and off keyframes, with and without B-frames and encoder scene cuts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from framescan.decode import FrameDecoder
+from framescan.pipeline import Scanner
+from framescan.probe import as_source, open_container, select_video_stream
+from framescan.sample import AdaptiveSampler, PacketInfo
+from framescan.samples import Shot, default_shots, render_frame
+
+SIZE = (360, 640)
+SECONDS = 10.0
+
+
+def _encode(path: Path, shots: list[Shot], options: dict[str, str], gop: int = 60, fps: int = 30) -> Path:
+    """A clip like ``write_clip``'s, with the encoder options under test (B-frames, scene cuts)."""
+    w, h = SIZE
+    cache: dict = {}
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.codec_context.gop_size = gop
+        s.options = options
+        for i in range(int(SECONDS * fps)):
+            f = av.VideoFrame.from_ndarray(render_frame(w, h, i / fps, shots, cache), format="rgb24")
+            f.pts = i
+            out.mux(s.encode(f))
+        out.mux(s.encode(None))
+    return path
+
+
+ULTRAFAST = {"preset": "ultrafast", "crf": "23"}  # no B-frames, no scene-cut keyframes
+BFRAMES = {"preset": "veryfast", "bframes": "3", "crf": "23"}  # B-frames, scene-cut I-frames
+CLIPS = [
+    # (id, flagged interval, encoder options)
+    ("on-keyframe", (6.0, 8.0), ULTRAFAST),
+    ("off-keyframe", (4.3, 5.4), ULTRAFAST),
+    ("short-0.7s", (7.15, 7.85), ULTRAFAST),
+    ("bframes-scenecut", (2.6, 4.9), BFRAMES),
+    ("bframes-long", (1.1, 8.7), BFRAMES),
+]
+
+
+@pytest.fixture(scope="module")
+def scanners() -> tuple[Scanner, Scanner]:
+    return Scanner(fps=2, banks=False), Scanner(adaptive=True, banks=False)
+
+
+def _segments(d: dict) -> list[tuple[str, float, float]]:
+    return [(s["category"], s["start"], s["end"]) for s in d["segments"]]
+
+
+@pytest.mark.parametrize("name,flagged,options", CLIPS, ids=[c[0] for c in CLIPS])
+def test_adaptive_never_misses_a_segment_that_2fps_finds(
+    name: str, flagged: tuple[float, float], options: dict, tmp_path: Path, scanners: tuple[Scanner, Scanner]
+) -> None:
+    clip = _encode(tmp_path / f"{name}.mp4", default_shots(SECONDS, flagged), options)
+    fixed, adaptive = (s.scan(clip).to_dict() for s in scanners)
+    assert fixed["segments"], f"{name}: the reference (2 fps) found nothing: the clip does not test anything"
+    # never less severe (it can be more: a shot starting off the 2 fps grid gets its first frame)
+    severity = ["allow", "review", "block"]
+    assert severity.index(adaptive["decision"]) >= severity.index(fixed["decision"]), (
+        _segments(fixed),
+        _segments(adaptive),
+    )
+    for cat, start, end in _segments(fixed):
+        overlap = [s for s in _segments(adaptive) if s[0] == cat and s[1] <= end + 0.5 and s[2] >= start - 0.5]
+        assert overlap, f"{name}: adaptive missed {cat} {start}-{end}: {_segments(adaptive)}"
+    # every 2 fps hit frame has an adaptive hit frame within half a second
+    cat = fixed["segments"][0]["category"]
+    assert adaptive["categories"][cat]["hit_frames"] >= fixed["categories"][cat]["hit_frames"] - 1
+    cov = adaptive["coverage"]
+    if flagged[1] - flagged[0] < SECONDS / 2:  # a mostly flagged clip is refined almost everywhere
+        assert cov["scored_frames"] < fixed["coverage"]["scored_frames"], "adaptive scored no fewer frames"
+        assert cov["decoded_frames"] < fixed["coverage"]["decoded_frames"]
+    assert cov["refined_frames"] >= 1 and adaptive["sampling"]["mode"] == "adaptive"
+
+
+def test_adaptive_allows_a_clean_clip_with_few_frames(tmp_path: Path, scanners: tuple[Scanner, Scanner]) -> None:
+    clip = _encode(tmp_path / "clean.mp4", default_shots(SECONDS, None), ULTRAFAST)
+    fixed, adaptive = (s.scan(clip).to_dict() for s in scanners)
+    assert fixed["decision"] == adaptive["decision"] == "allow"
+    assert adaptive["coverage"]["refined_frames"] == 0
+    assert adaptive["coverage"]["scored_frames"] <= fixed["coverage"]["scored_frames"] // 2
+
+
+def test_near_duplicates_reuse_the_last_score(tmp_path: Path, scanners: tuple[Scanner, Scanner]) -> None:
+    """A still shot (every frame the same picture): the floor and keyframes give frames, but
+    only the first is run through the model; the rest reuse its result and say so."""
+    w, h = SIZE
+    still = render_frame(w, h, 0.0, [Shot(0, 10, "colorwheel", 0.8)], {})
+    path = tmp_path / "still.mp4"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.codec_context.gop_size = 10
+        s.options = ULTRAFAST
+        for i in range(80):
+            f = av.VideoFrame.from_ndarray(still, format="rgb24")
+            f.pts = i
+            out.mux(s.encode(f))
+        out.mux(s.encode(None))
+    fixed, d = (s.scan(path).to_dict() for s in scanners)
+    cov = d["coverage"]
+    assert cov["reused_frames"] >= 3 and cov["scored_frames"] >= cov["reused_frames"] + 1
+    assert d["decision"] == fixed["decision"] != "allow"
+    assert d["categories"]["sexual"]["hit_frames"] >= fixed["categories"]["sexual"]["hit_frames"]
+    reused = [e for s in d["segments"] for e in s["evidence"] if e.get("reused")]
+    assert reused and all(e["frame_index"] > 0 for e in reused)
+
+
+def test_plan_takes_keyframes_scene_changes_follow_ups_and_the_floor() -> None:
+    s = AdaptiveSampler(floor_fps=0.5, scene_ratio=1.5, follow=0.5)
+    t = np.arange(0, 6, 0.1)
+    sizes = [5000] * len(t)
+    sizes[31] = 30000  # a cut at 3.1 s
+    packets = [PacketInfo(float(x), sz, i == 0) for i, (x, sz) in enumerate(zip(t, sizes))]
+    kept = [round(packets[i].time, 1) for i in s.plan(packets)]
+    # keyframe 0.0, floor 2.0, the cut 3.1 and its follow-up 3.6, floor 5.6
+    assert kept == [0.0, 2.0, 3.1, 3.6, 5.6]
+    assert s.scene_changes == [pytest.approx(3.1)]
+
+
+def test_planned_decoding_keeps_exactly_the_planned_frames(tmp_path: Path) -> None:
+    """The frames the decoder returns are the ones the plan chose (B-frames: presentation order)."""
+    clip = _encode(tmp_path / "b.mp4", default_shots(4, (1.0, 2.0)), BFRAMES, gop=30)
+    src = as_source(clip)
+    c = open_container(src)
+    try:
+        sampler = AdaptiveSampler()
+        dec = FrameDecoder(c, select_video_stream(c, src.name), sampler)
+        times = [round(f.time, 3) for f in dec]
+        assert times == sorted(times) and len(times) == len(set(times))
+        assert times[0] == 0.0 and {1.0, 2.0, 3.0} <= set(times)  # keyframes every second
+        assert dec.stats.decoded_frames < 120 and dec.stats.skipped_packets > 0
+        extra = [round(f.time, 3) for f in dec.frames_at([0.5, 2.5, 12.0])]
+        assert extra == [0.5, 2.5]  # 12.0 is past the end (10 s): nothing
+    finally:
+        c.close()
