@@ -70,7 +70,18 @@ SEXUAL_LABELS = frozenset(
 )
 #: The standard matrix (used when neither --sizes nor --modes is given): every common shape
 #: at exact 1 fps, every frame only on 720x1280 (the issue's target shape).
-DEFAULT_MATRIX = (("480x854", "fps1"), ("720x1280", "fps1"), ("720x1280", "all"), ("1080x1920", "fps1"))
+DEFAULT_MATRIX = (
+    ("480x854", "fps1"),
+    ("720x1280", "fps1"),
+    ("720x1280", "all"),
+    ("1080x1920", "fps1"),
+    ("720x1280", "adaptive"),
+    ("720x1280", "all+int8"),
+    ("720x1280", "fps2+early"),
+)
+INT8_MODEL = "nudenet-320n-int8"
+#: The early-exit clip: flagged from this second to the end.
+EARLY_FLAG_START = 2.0
 DEFAULT_MODES = ("fps1", "all")
 DEFAULT_SIZES = ("480x854", "720x1280", "1080x1920")
 DEFAULT_SECONDS = 15.0
@@ -93,6 +104,9 @@ TARGET_SPEEDUP_FPS1 = 3.5
 TARGET_SPEEDUP_ALL = 2.0
 TARGET_EFFICIENCY = 1.25
 TARGET_RSS_1080_MB = 400.0
+TARGET_SPEEDUP_ALL_INT8 = 3.0
+TARGET_SPEEDUP_ADAPTIVE = 8.0
+TARGET_EARLY_SHARE = 0.30
 
 
 class BenchError(RuntimeError):
@@ -105,37 +119,61 @@ class BenchError(RuntimeError):
 @dataclass(frozen=True)
 class Mode:
     """A sampling mode: ``fpsN`` (exact N fps from timestamps), ``everyN``, ``all`` or ``adaptive``
-    (framescan only; the naive loop runs it at 1 fps, the rate the adaptive target compares to)."""
+    (framescan only; the naive loop runs it at 1 fps, the rate the adaptive target compares to),
+    with optional framescan-only suffixes: ``+int8`` (the validated int8 model; naive stays
+    fp32) and ``+early`` (early exit, on a clip flagged from 2 s to the end, next to the same
+    mode without early exit on that clip)."""
 
     name: str
     fps: float | None = None
     every: int | None = None
     all_frames: bool = False
     adaptive: bool = False
+    model: str | None = None
+    early_exit: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Mode:
         t = text.strip().lower()
-        if t == "all":
-            return cls("all", all_frames=True)
-        if t == "adaptive":
-            return cls("adaptive", fps=1.0, adaptive=True)
-        m = re.fullmatch(r"fps(\d+(?:\.\d+)?)", t)
+        base, *suffixes = t.split("+")
+        extra: dict[str, Any] = {}
+        for suffix in suffixes:
+            if suffix == "int8":
+                extra["model"] = INT8_MODEL
+            elif suffix == "early":
+                extra["early_exit"] = True
+            else:
+                raise BenchError(f"unknown mode suffix {suffix!r} in {text!r}: use +int8 or +early")
+        if base == "all":
+            return cls(t, all_frames=True, **extra)
+        if base == "adaptive":
+            return cls(t, fps=1.0, adaptive=True, **extra)
+        m = re.fullmatch(r"fps(\d+(?:\.\d+)?)", base)
         if m and float(m.group(1)) > 0:
-            return cls(t, fps=float(m.group(1)))
-        m = re.fullmatch(r"every(\d+)", t)
+            return cls(t, fps=float(m.group(1)), **extra)
+        m = re.fullmatch(r"every(\d+)", base)
         if m and int(m.group(1)) >= 1:
-            return cls(t, every=int(m.group(1)))
-        raise BenchError(f"unknown mode {text!r}: use fpsN (e.g. fps1), everyN, all or adaptive")
+            return cls(t, every=int(m.group(1)), **extra)
+        raise BenchError(f"unknown mode {text!r}: use fpsN (e.g. fps1), everyN, all or adaptive (+int8, +early)")
+
+    @property
+    def base(self) -> str:
+        return self.name.split("+")[0]
 
     def scanner_kwargs(self) -> dict[str, Any]:
         if self.adaptive:
-            return {"adaptive": True}
-        if self.all_frames:
-            return {"all_frames": True}
-        if self.every is not None:
-            return {"every": self.every}
-        return {"fps": self.fps}
+            kw: dict[str, Any] = {"adaptive": True}
+        elif self.all_frames:
+            kw = {"all_frames": True}
+        elif self.every is not None:
+            kw = {"every": self.every}
+        else:
+            kw = {"fps": self.fps}
+        if self.model:
+            kw["models"] = [self.model]
+        if self.early_exit:
+            kw["early_exit"] = True
+        return kw
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -221,9 +259,11 @@ def flagged_window(seconds: float) -> tuple[float, float]:
     return FLAGGED if seconds >= FLAGGED[1] else (round(seconds * 0.25, 3), round(seconds * 0.75, 3))
 
 
-def ensure_clip(clip_dir: Path, width: int, height: int, seconds: float, fps: int) -> tuple[Path, tuple[float, float]]:
+def ensure_clip(
+    clip_dir: Path, width: int, height: int, seconds: float, fps: int, flagged: tuple[float, float] | None = None
+) -> tuple[Path, tuple[float, float]]:
     """A generated H.264 clip (``framescan.samples.write_clip``), reused when already written."""
-    flagged = flagged_window(seconds)
+    flagged = flagged or flagged_window(seconds)
     path = clip_dir / f"bench-{width}x{height}-{seconds:g}s-{fps}fps-flag{flagged[0]:g}-{flagged[1]:g}.mp4"
     if path.exists() and path.stat().st_size > 0:
         log.info("reusing %s", path)
@@ -273,13 +313,22 @@ def build_configs(opts: BenchOptions, notify: Callable[[str], None] | None = Non
     clip_dir = Path(opts.clip_dir) if opts.clip_dir else default_clip_dir()
     out = []
     clips: dict[str, tuple[Path, tuple[float, float]]] = {}
+    expanded: list[tuple[str, str]] = []
     for size, mode_name in pairs:
+        m = Mode.parse(mode_name)
+        if m.early_exit and (size, m.base) not in expanded:
+            expanded.append((size, m.base + "@early"))  # the full scan of the same clip, to compare with
+        expanded.append((size, mode_name))
+    for size, mode_name in expanded:
         w, h = parse_size(size)
-        key = f"{w}x{h}"
+        early_clip = mode_name.endswith("@early") or Mode.parse(mode_name.split("@")[0]).early_exit
+        mode_name = mode_name.split("@")[0]
+        key = f"{w}x{h}" + ("-early" if early_clip else "")
         if key not in clips:
             if notify:
                 notify(f"clip {key}, {seconds:g} s at {fps} fps")
-            clips[key] = ensure_clip(clip_dir, w, h, seconds, fps)
+            window = (min(EARLY_FLAG_START, seconds / 2), seconds) if early_clip else None
+            clips[key] = ensure_clip(clip_dir, w, h, seconds, fps, window)
         path, flagged = clips[key]
         m = Mode.parse(mode_name)
         out.append(Config(f"{key} {m.name}", str(path), m, w, h, seconds, float(fps), int(round(seconds * fps)),
@@ -1017,6 +1066,23 @@ def evaluate_targets(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         note = f"median of {quiet['n']} quiet run(s)" if quiet else "median over repeats (no quiet run: contended)"
         add(f"efficiency {cfg['name']}", f"{cfg['name']}: wall / (CPU time / cores)", f"<= {TARGET_EFFICIENCY}",
             eff, None if eff is None else eff <= TARGET_EFFICIENCY, note)  # fmt: skip
+    c = _find(configs, 720, 1280, "all+int8")
+    val, note = _speedup(c)
+    add("speedup_720_all_int8", "720x1280 15 s, every frame, validated int8: framescan vs naive (fp32)",
+        f">= {TARGET_SPEEDUP_ALL_INT8}x", val, None if val is None else val >= TARGET_SPEEDUP_ALL_INT8, note)  # fmt: skip
+    c = _find(configs, 720, 1280, "adaptive")
+    val, note = _speedup(c)
+    add("speedup_720_adaptive", "720x1280 15 s, adaptive sampling vs the naive loop at 1 fps",
+        f">= {TARGET_SPEEDUP_ADAPTIVE}x", val, None if val is None else val >= TARGET_SPEEDUP_ADAPTIVE, note)  # fmt: skip
+    early = [c for c in configs if c["mode"].endswith("+early")]
+    for ce in early:
+        full = next((c for c in configs if c["clip"] == ce["clip"] and c["mode"] == ce["mode"].split("+")[0]), None)
+        te = ((ce.get("framescan") or {}).get("total_s") or {}).get("median")
+        tf = ((full or {}).get("framescan") or {}).get("total_s", {}).get("median") if full else None
+        share = te / tf if te and tf else None
+        add(f"early_exit {ce['name']}", f"{ce['name']}: early-exit time / full-scan time (violation from "
+            f"{(ce.get('flagged') or [None])[0]} s)", f"< {TARGET_EARLY_SHARE:.0%}", share,
+            None if share is None else share < TARGET_EARLY_SHARE, "medians of framescan wall time")  # fmt: skip
     for cfg in configs:
         if (cfg["width"], cfg["height"]) == (1080, 1920):
             rss = (cfg.get("framescan") or {}).get("peak_rss_mb")
@@ -1070,11 +1136,16 @@ def run_bench(opts: BenchOptions, notify: Callable[[str], None] | None = None) -
                                                "peak_rss_mb")}  # fmt: skip
 
     runs: list[dict[str, Any]] = []
-    total = repeats * len(configs) * len(impls)
+
+    def impls_for(cfg: Config) -> list[str]:
+        # the early-exit clip compares framescan with itself (early exit vs full scan)
+        return ["framescan"] if cfg.name.split()[0].endswith("-early") else impls
+
+    total = repeats * sum(len(impls_for(c)) for c in configs)
     k = 0
     for rep in range(repeats):
         for ci, cfg in enumerate(configs):
-            order = impls if (rep + ci) % 2 == 0 else impls[::-1]
+            order = impls_for(cfg) if (rep + ci) % 2 == 0 else impls_for(cfg)[::-1]
             for impl in order:
                 k += 1
                 job = {**base, "impl": impl, "clip": cfg.clip, "mode": cfg.mode.name}

@@ -345,15 +345,17 @@ class FrameDecoder:
             yield from self._decode(p)
         return last < len(group) - 1
 
-    def frames_at(self, instants: list[float]) -> Iterator[YuvFrame]:
-        """The first frame at or after each instant (seconds), for scoring extra frames after
-        the main pass. Decoding runs forward and seeks (to the keyframe before an instant) only
-        where that skips work: when the keyframe seen in the main pass lies beyond the frame
-        the decoder is at. Instants past the end of the stream give nothing."""
+    def frames_at(self, pending: list[float]) -> Iterator[YuvFrame]:
+        """The first frame at or after each instant (seconds) in ``pending``, for scoring extra
+        frames after the main pass. ``pending`` is live: the caller may add instants (kept
+        sorted, e.g. with ``bisect.insort``) between frames, and this reads them as it goes.
+        Decoding runs forward and seeks (to the keyframe before an instant) only when the
+        instant lies behind the decoder, or a keyframe seen in the main pass lies between the
+        decoder and the instant. Instants past the end of the stream give nothing."""
         import av
 
-        pending = sorted(set(instants))
-        if not pending or not self._time_base:
+        if not self._time_base:
+            pending.clear()
             return
         self._planning = False
         self._set_skip("DEFAULT")
@@ -362,11 +364,27 @@ class FrameDecoder:
         keyframes = sorted(self._keyframe_times)
         position: float | None = None  # time of the last frame decoded since the last seek
         packets: Iterator[Any] | None = None
+
+        sought_to: float | None = None  # the keyframe the last seek was for
+
+        def must_seek(target: float) -> bool:
+            nonlocal sought_to
+            if packets is None:
+                return True
+            if position is None:
+                return False  # just sought: the decoder has not output a frame yet
+            if position > target + 1e-6:
+                sought_to = None
+                return True  # behind the decoder
+            k = bisect.bisect_right(keyframes, target + 1e-6) - 1
+            if k >= 0 and position + 1e-6 < keyframes[k] and keyframes[k] != sought_to:
+                sought_to = keyframes[k]  # a keyframe is nearer (once per keyframe: no seek loop)
+                return True
+            return False
+
         while pending:
             target = pending[0]
-            k = bisect.bisect_right(keyframes, target + 1e-6) - 1
-            key_before = keyframes[k] if k >= 0 else None
-            if packets is None or position is None or key_before is None or position + 1e-6 < key_before:
+            if must_seek(target):
                 offset = int((target + (self._start or 0.0)) / self._time_base)
                 try:
                     self.container.seek(offset, stream=self.stream, backward=True, any_frame=False)
@@ -378,7 +396,7 @@ class FrameDecoder:
                 packets = iter(self.container.demux(self.stream))
                 position = None
             again = False
-            for packet in packets:
+            for packet in packets:  # type: ignore[union-attr]
                 try:
                     frames = packet.decode()
                 except av.error.EOFError:
@@ -397,9 +415,8 @@ class FrameDecoder:
                         yield to_yuv_frame(frame, st.decoded_frames - 1, t, self._reformatter, self._transform)
                 if not pending:
                     break
-                j = bisect.bisect_right(keyframes, pending[0] + 1e-6) - 1
-                if position is not None and j >= 0 and position + 1e-6 < keyframes[j] and keyframes[j] > target:
-                    again = True  # a later keyframe is nearer the next instant: seek there
+                if must_seek(pending[0]):
+                    again = True
                     break
             if not again:
                 pending.clear()  # end of stream: no frame at or after the rest

@@ -429,54 +429,59 @@ class Scanner:
         info: ClipInfo,
         stage: dict[str, float],
     ) -> int:
-        """Adaptive sampling's second pass: every gap next to a frame that reaches a review
-        threshold (back to the previous scored frame, on to the next one or the end) gets the
-        frames fixed ``refine_fps`` sampling would score there (the first frame at or after each
-        instant k / refine_fps), and again around the hits among those, so every hit run and
-        its edges are scored at least where fixed sampling scores them. Returns the number of
-        frames added."""
+        """Adaptive sampling's second pass. From every frame that reaches a review threshold it
+        walks the ``refine_fps`` grid (instants k / refine_fps: the frames fixed sampling at that
+        rate scores) both ways, scoring each grid frame as soon as it is decoded and going on
+        past it only if it is a hit too, so every hit run and its edges are scored where fixed
+        ``refine_fps`` sampling scores them. Returns the number of frames added."""
         step = 1.0 / sampler.refine_fps
         end = info.duration or decoder.stats.end_time or 0.0
-        tried: set[float] = set()
+        times = sorted(fs.time for fs in scored)
+        tried: set[int] = set()
+        pending: list[float] = []
+
+        def is_hit(fs: FrameScore) -> bool:
+            return any(v >= self.policy.rule(c).review for c, v in fs.scores.items())
+
+        def scored_near(x: float) -> bool:
+            """Whether the frame fixed sampling takes for instant ``x`` is already scored: a
+            scored frame at or after ``x`` and before the next grid instant."""
+            i = bisect.bisect_left(times, x - 1e-6)
+            return i < len(times) and times[i] < x + step - 1e-6
+
+        def walk(t: float) -> None:
+            """Queue the grid instants just before and just after a hit at ``t``."""
+            k_before = int(np.ceil(t / step - 1e-6)) - 1  # largest k with k * step < t
+            k_after = int(np.floor(t / step + 1e-6)) + 1  # smallest k with k * step > t
+            for k in (k_before, k_after):
+                x = k * step
+                if k < 0 or k in tried or x > end or scored_near(x):
+                    continue
+                tried.add(k)
+                bisect.insort(pending, x)
+
+        for fs in scored:
+            if is_hit(fs):
+                walk(fs.time)
         added = 0
         bufs = self._buffer_sets[0]
-        for _ in range(int(end * sampler.refine_fps) + 2):
-            times = sorted(fs.time for fs in scored)
-            want = []
-            for fs in scored:
-                if not any(v >= self.policy.rule(c).review for c, v in fs.scores.items()):
-                    continue
-                i = bisect.bisect_left(times, fs.time)
-                prev = times[i - 1] if i > 0 else fs.time
-                nxt = times[i + 1] if i + 1 < len(times) else end
-                for a, b in ((prev, fs.time), (fs.time, nxt)):
-                    for k in range(int(a / step) + 1, int(np.ceil(b / step - 1e-6))):
-                        x = k * step
-                        if round(x, 3) not in tried:
-                            tried.add(round(x, 3))
-                            want.append(x)
-            if not want:
-                break
-            frames: list[YuvFrame] = []
-            t0 = time.perf_counter()
-            for frame in decoder.frames_at(want):
-                if frame.time in times:
-                    continue
-                frames.append(frame)
-                if len(frames) == self.batch_size:
-                    stage["decode"] += time.perf_counter() - t0
-                    added += self._score_now(frames, bufs, scored, stage)
-                    frames = []
-                    t0 = time.perf_counter()
+        t0 = time.perf_counter()
+        for frame in decoder.frames_at(pending):
             stage["decode"] += time.perf_counter() - t0
-            if frames:
-                added += self._score_now(frames, bufs, scored, stage)
+            if frame.time not in times:
+                fs = self._score_now([frame], bufs, scored, stage)
+                bisect.insort(times, fs.time)
+                added += 1
+                if is_hit(fs):
+                    walk(fs.time)
+            t0 = time.perf_counter()
+        stage["decode"] += time.perf_counter() - t0
         return added
 
     def _score_now(
         self, frames: list[YuvFrame], bufs: list[np.ndarray], out: list[FrameScore], stage: dict[str, float]
-    ) -> int:
-        """Score a handful of frames synchronously (the refinement pass)."""
+    ) -> FrameScore:
+        """Score frames synchronously (the refinement pass); returns the last one's score."""
         t0 = time.perf_counter()
         geos = [
             [preprocess_into(f, lm.model.manifest.input, bufs[mi][k]) for mi, lm in enumerate(self._models)]
@@ -493,7 +498,7 @@ class Scanner:
             stage["infer"] += t1 - t0
             stage["postprocess"] += time.perf_counter() - t1
         out.extend(scores)
-        return len(scores)
+        return scores[-1]
 
     def _report(
         self,

@@ -106,14 +106,13 @@ class AdaptiveSampler(Sampler):
       of the last 8 non-key packets (a cut costs intra-coded blocks; motion does not: on the
       test clips cuts measure 1.85-4.9x, everything else at most 1.18x, B-frame streams
       included, since the largest recent packet is a P-frame's);
-      the frame ``follow`` seconds after it too, so a shot that starts with a cut gets two
-      frames within half a second, as fixed 2 fps sampling would;
     * a frame whenever ``1 / floor_fps`` seconds have passed without one.
 
     The scan pipeline adds the rest (``Scanner``): frames whose thumbnail is a near-duplicate
-    of the last scored frame reuse its scores, and around every frame that reaches a review
-    threshold it scores extra frames at the ``refine_fps`` rate (seeking back if needed), so
-    hits get the same density as fixed ``refine_fps`` sampling.
+    of the last scored frame reuse its scores, and from every frame that reaches a review
+    threshold it walks the ``refine_fps`` grid both ways (the frames fixed ``refine_fps``
+    sampling would score), scoring each as it is decoded, until the grid frame is no hit, so
+    every hit run and its edges are scored where fixed ``refine_fps`` sampling scores them.
     """
 
     HISTORY = 8  # non-key packet sizes a new packet is compared with
@@ -123,7 +122,6 @@ class AdaptiveSampler(Sampler):
         self,
         floor_fps: float = 0.5,
         scene_ratio: float = 1.5,
-        follow: float = 0.5,
         refine_fps: float = DEFAULT_FPS,
         dedupe: float = 1.5,
     ) -> None:
@@ -131,14 +129,12 @@ class AdaptiveSampler(Sampler):
             raise ConfigError(f"adaptive sampling rates must be > 0 ({floor_fps = }, {refine_fps = })")
         self.floor_fps = float(floor_fps)
         self.scene_ratio = float(scene_ratio)
-        self.follow = float(follow)
         self.refine_fps = float(refine_fps)
         self.dedupe = float(dedupe)
         self.reset()
 
     def reset(self) -> None:
         self._last: float | None = None  # time of the last kept frame
-        self._follow_at: float | None = None
         self._sizes: deque[int] = deque(maxlen=self.HISTORY)
         self.scene_changes: list[float] = []
 
@@ -157,14 +153,10 @@ class AdaptiveSampler(Sampler):
         t = p.time
         take = p.keyframe or scene or self._last is None
         take = take or t + _TIME_EPSILON >= self._last + 1.0 / self.floor_fps  # type: ignore[operator]
-        take = take or (self._follow_at is not None and t + _TIME_EPSILON >= self._follow_at)
         if take:
             self._last = t
-            if self._follow_at is not None and t + _TIME_EPSILON >= self._follow_at:
-                self._follow_at = None
         if scene:
             self.scene_changes.append(t)
-            self._follow_at = t + self.follow
         return take
 
     def plan(self, packets: Sequence[PacketInfo]) -> list[int]:
@@ -181,7 +173,6 @@ class AdaptiveSampler(Sampler):
             "mode": "adaptive",
             "floor_fps": self.floor_fps,
             "scene_ratio": self.scene_ratio,
-            "follow": self.follow,
             "refine_fps": self.refine_fps,
             "dedupe": self.dedupe,
         }

@@ -9,7 +9,9 @@ efficiency, cold start, peak RSS, the naive/framescan ratios, whether both find 
 frames with a sexual label, and the issue's targets.
 
 Without --sizes/--modes the standard matrix runs: 480x854, 720x1280 and 1080x1920 at
-exact 1 fps, and 720x1280 at every frame. With either option, sizes x modes.
+exact 1 fps; 720x1280 at every frame (fp32 and the validated int8 model), with adaptive
+sampling, and with early exit (fps2+early: a clip flagged from 2 s, against the full scan of
+it). With either option, sizes x modes.
 
     framescan bench --json bench.json --chart bench.png
     framescan bench --sizes 720x1280 --modes fps1 --repeats 5
@@ -42,7 +44,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--sizes", metavar="WxH,...", help="clip sizes to generate (e.g. 480x854,720x1280,1080x1920)")
     p.add_argument("--seconds", type=float, default=15.0, help="length of generated clips (default 15)")
-    p.add_argument("--modes", metavar="MODE,...", help="sampling modes: fpsN, everyN, all (e.g. fps1,all)")
+    p.add_argument(
+        "--modes",
+        metavar="MODE,...",
+        help="sampling modes: fpsN, everyN, all, adaptive; suffixes +int8 (int8 model), +early (early exit) "
+        "(e.g. fps1,all,all+int8,adaptive,fps2+early)",
+    )
     p.add_argument("--clips", nargs="+", metavar="PATH", help="benchmark these clips instead of generated ones")
     p.add_argument("--clip-dir", metavar="DIR", help="where generated clips are kept (default ~/.cache/framescan)")
     p.add_argument("--repeats", type=int, help="runs per implementation and configuration (default 3; 1 with --quick)")
