@@ -81,9 +81,16 @@ class ClipAggregator:
         self.results = {c: CategoryResult(c, list(s)) for c, s in self.signals.items()}
         self.frames = 0
         self._top: list[Evidence] = []
+        #: context labels (e.g. people): "model:label" -> {max_count, frames, first_time, peak_time}
+        self.context: dict[str, dict[str, float | int]] = {}
 
     def update(self, frame: FrameScore) -> None:
         self.frames += 1
+        for key, n in frame.context.items():
+            c = self.context.setdefault(key, {"max_count": 0, "frames": 0, "first_time": frame.time})
+            c["frames"] += 1
+            if n > c["max_count"]:
+                c["max_count"], c["peak_time"] = n, frame.time
         self._top.extend(frame.evidence)
         if len(self._top) > 4 * EVIDENCE_PER_CLIP:
             self._top = sorted(self._top, key=lambda e: -e.weighted)[:EVIDENCE_PER_CLIP]

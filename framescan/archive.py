@@ -324,6 +324,11 @@ def compute_fingerprints(scanner: dict[str, Any], limits: Limits) -> Fingerprint
         "model_settings": _digest(settings),
         "banks": banks_digest(scanner.get("banks")),
     }
+    if scanner.get("ocr"):  # the on-screen text lexicons in force change what is found
+        from .lexicon import Lexicon
+
+        lex = Lexicon.load(scanner.get("lexicons"))
+        config_body["ocr_lexicon"] = _digest(sorted([t.category, t.term, t.weight] for t in lex.terms))
     return Fingerprints(_digest(models_body), _digest(config_body), models_body, config_body)
 
 

@@ -36,6 +36,7 @@ class Label:
     name: str
     category: str | None = None
     weight: float = 1.0
+    context: bool = False  # counted per frame and reported as context (e.g. people), never scored
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,9 @@ def parse_manifest(data: dict[str, Any], source: str) -> ModelManifest:
         cat = lab.get("category")
         if cat is not None and cat not in CATEGORIES:
             raise ConfigError(f"{where}: label {i} category {cat!r} is not one of {CATEGORIES}")
-        labels.append(Label(str(_require(lab, "name", where)), cat, float(lab.get("weight", 1.0))))
+        labels.append(
+            Label(str(_require(lab, "name", where)), cat, float(lab.get("weight", 1.0)), bool(lab.get("context")))
+        )
     known = {"manifest_version", "name", "description", "file", "sha256", "license", "input", "output", "labels"}
     return ModelManifest(
         name=str(_require(data, "name", where)),

@@ -85,6 +85,11 @@ class Scanner:
         limits: resource limits for the input (default ``Limits()``).
         banks: hash-bank database for known-content matching (default: ``framescan.banks.
             default_db_path()`` if it exists; ``False`` turns matching off).
+        ocr: read on-screen text (RapidOCR, the ``ocr`` extra) on the sampled frames a
+            ``TextGate`` selects and match it against the lexicons (``framescan.lexicon``):
+            evidence for hate, bullying and extremism.
+        lexicons: extra lexicon files or directories (after the bundled lists and
+            ``$FRAMESCAN_LEXICONS``).
     """
 
     def __init__(
@@ -103,6 +108,8 @@ class Scanner:
         early_exit: bool = False,
         limits: Limits | None = None,
         banks: str | os.PathLike | bool | None = None,
+        ocr: bool = False,
+        lexicons: Sequence[str | os.PathLike] | None = None,
     ) -> None:
         self._sampling = {
             "fps": fps,
@@ -139,6 +146,16 @@ class Scanner:
         self.signals = {
             c: [lm.model.name for lm in self._models if c in lm.model.manifest.categories] for c in CATEGORIES
         }
+        self._ocr = None
+        if ocr:
+            from .lexicon import Lexicon
+            from .ocr import OcrReader
+
+            self._lexicon = Lexicon.load(lexicons)
+            self._ocr = OcrReader(threads=self.threads)
+            for cat in sorted({t.category for t in self._lexicon.terms}):
+                lists = sorted({t.list_name for t in self._lexicon.terms if t.category == cat})
+                self.signals[cat] += [f"ocr+lexicon:{n}" for n in lists]
         self.known = None if banks is False else KnownContent.open(None if banks in (None, True) else banks)  # type: ignore[arg-type]
         if self.known is not None:
             for cat, names in self.known.categories.items():
@@ -168,6 +185,7 @@ class Scanner:
             "sampling": self.sampler().describe(),
             "batch_size": self.batch_size,
             "threads": {"infer": self.threads, "decode": self.decode_threads},
+            "ocr": self._ocr is not None,
         }
 
     # ------------------------------------------------------------------ scanning
@@ -270,6 +288,9 @@ class Scanner:
                 put(q, _Failure(ex))
 
         dedupe = sampler.dedupe if isinstance(sampler, AdaptiveSampler) else 0.0
+        counts = {"reused": 0, "refined": 0, "ocr": 0}
+        text_evidence: dict[int, list] = {}  # frame index -> on-screen text evidence
+        read_text = self._text_reader(stage, text_evidence, counts)
         last_thumb: list[np.ndarray] = []
 
         def duplicate(frame: YuvFrame) -> bool:
@@ -317,6 +338,8 @@ class Scanner:
                     stage["preprocess"] += time.perf_counter() - t0
                     if known is not None:
                         known.add(frame)
+                    if read_text is not None:
+                        read_text(frame)
                     items.append(((frame.index, frame.time), geos))
                     del frame, item
                     if slot == self.batch_size or len(items) >= 4 * self.batch_size:
@@ -328,7 +351,6 @@ class Scanner:
 
         scored: list[FrameScore] = []  # every frame's score, kept when frames can be added later
         keep_scores = isinstance(sampler, AdaptiveSampler)
-        counts = {"reused": 0, "refined": 0}
 
         def infer(bufs: list[np.ndarray], items: list[tuple[tuple[int, float], list[Geometry] | None]]) -> None:
             fresh = [(key, g) for key, g in items if g is not None]
@@ -355,6 +377,8 @@ class Scanner:
                     fs = _reuse(last_scored[0], index, t)
                     counts["reused"] += 1
                 last_scored[:] = [fs]
+                for ev in text_evidence.pop(index, ()):
+                    fs.add(ev)
                 agg.update(fs)
                 if keep_scores:
                     scored.append(fs)
@@ -419,7 +443,33 @@ class Scanner:
         if report.coverage is not None and keep_scores:
             report.coverage.reused_frames = counts["reused"]
             report.coverage.refined_frames = counts["refined"]
+        if report.coverage is not None and self._ocr is not None:
+            report.coverage.ocr_frames = counts["ocr"]
         return report
+
+    def _text_reader(
+        self, stage: dict[str, float], out: dict[int, list], counts: dict[str, int]
+    ) -> Callable[[YuvFrame], None] | None:
+        """Per clip: a function that reads the on-screen text of the sampled frames a ``TextGate``
+        selects (a caption appearing or changing, a cut, at least every 2 s) and files the
+        lexicon matches as evidence under the frame's index."""
+        if self._ocr is None:
+            return None
+        from .ocr import TextGate, evidence, find_terms
+
+        gate = TextGate()
+        reader, lexicon = self._ocr, self._lexicon
+
+        def read(frame: YuvFrame) -> None:
+            t0 = time.perf_counter()
+            if gate.should_read(frame, frame.time):
+                counts["ocr"] += 1
+                hits = find_terms(reader.read_frame(frame), lexicon)
+                if hits:
+                    out[frame.index] = evidence(hits, frame.index, frame.time)
+            stage["ocr"] = stage.get("ocr", 0.0) + time.perf_counter() - t0
+
+        return read
 
     def _refine(
         self,
@@ -585,7 +635,17 @@ class Scanner:
             reasons=reasons,
             timings=timings,
             warnings=warnings,
-            extra={"known_content": kc.to_dict() if kc is not None else None},
+            extra={
+                "known_content": kc.to_dict() if kc is not None else None,
+                "context": {
+                    k: {
+                        **v,
+                        "first_time": round(float(v["first_time"]), 3),
+                        "peak_time": round(float(v.get("peak_time", v["first_time"])), 3),
+                    }
+                    for k, v in agg.context.items()
+                },
+            },
         )
 
     def scan_many(self, sources: Iterable[SourceLike]) -> Iterable[Report]:
@@ -612,5 +672,9 @@ def scan(source: SourceLike, *, name: str | None = None, **options: Any) -> Repo
 def _reuse(fs: FrameScore, index: int, t: float) -> FrameScore:
     """A near-duplicate frame's score: ``fs``'s result, at this frame's index and time."""
     return FrameScore(
-        index, t, dict(fs.scores), [replace(e, time=t, frame_index=index, reused=True) for e in fs.evidence]
+        index,
+        t,
+        dict(fs.scores),
+        [replace(e, time=t, frame_index=index, reused=True) for e in fs.evidence],
+        dict(fs.context),
     )

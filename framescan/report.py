@@ -36,12 +36,17 @@ class Coverage:
     skipped_packets: int = 0
     reused_frames: int | None = None  # adaptive sampling: near-duplicates given the last score
     refined_frames: int | None = None  # adaptive sampling: frames added around hits
+    ocr_frames: int | None = None  # on-screen text: frames read by OCR
     stopped_early: bool = False
     stopped_reason: str | None = None
     stopped_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if v is not None or k not in ("reused_frames", "refined_frames")}
+        d = {
+            k: v
+            for k, v in self.__dict__.items()
+            if v is not None or k not in ("reused_frames", "refined_frames", "ocr_frames")
+        }
         d["decoded_seconds"] = round(self.decoded_seconds, 3)
         if self.claimed_seconds is not None:
             d["claimed_seconds"] = round(self.claimed_seconds, 3)

@@ -28,6 +28,7 @@ class Evidence:
     weighted: float  # score * the label's weight: what the category sees
     box: tuple[float, float, float, float] | None = None  # x1, y1, x2, y2 in upright frame pixels
     reused: bool = False  # a near-duplicate frame given the last scored frame's result
+    text: str | None = None  # on-screen text: the text as read that the term matched
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {
@@ -41,6 +42,8 @@ class Evidence:
         }
         if self.box is not None:
             d["box"] = [round(v, 1) for v in self.box]
+        if self.text is not None:
+            d["text"] = self.text
         if self.reused:
             d["reused"] = True
         return d
@@ -54,6 +57,7 @@ class FrameScore:
     time: float
     scores: dict[str, float] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
+    context: dict[str, int] = field(default_factory=dict)  # "model:label" -> detections on this frame
 
     def add(self, ev: Evidence) -> None:
         self.evidence.append(ev)
@@ -70,11 +74,17 @@ class LabelMap:
         self.category = [lab.category for lab in manifest.labels]
         self.weight = np.array([lab.weight for lab in manifest.labels], np.float32)
         self.feeds = np.array([lab.category is not None for lab in manifest.labels], bool)
+        self.context_ids = [i for i, lab in enumerate(manifest.labels) if lab.context]
 
     def evidence(self, dets: Detections, frame: FrameScore) -> None:
-        """Add this model's category-feeding detections on ``frame`` to it."""
+        """Add this model's category-feeding detections on ``frame`` to it (and count its context
+        labels)."""
         if len(dets) == 0:
             return
+        for cid in self.context_ids:
+            n = int(np.count_nonzero((dets.class_id == cid) & (dets.score > 0)))
+            if n:
+                frame.context[f"{self.model}:{self.names[cid]}"] = n
         ids = dets.class_id
         valid = (ids >= 0) & (ids < len(self.names))
         ids = np.where(valid, ids, 0)

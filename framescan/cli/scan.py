@@ -48,6 +48,18 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-banks", action="store_true", help="do not match against hash banks")
     p.add_argument(
+        "--ocr",
+        action="store_true",
+        help="read on-screen text and match it against the hate / bullying / extremism lexicons "
+        '(needs pip install "framescan[ocr]")',
+    )
+    p.add_argument(
+        "--lexicon",
+        action="append",
+        metavar="PATH",
+        help="extra lexicon file or directory for --ocr (repeatable; see docs/ocr.md)",
+    )
+    p.add_argument(
         "--limit",
         action="append",
         default=[],
@@ -82,6 +94,8 @@ def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "keyframes": args.keyframes,
         "all_frames": args.all_frames,
         "adaptive": args.adaptive,
+        "ocr": args.ocr,
+        "lexicons": args.lexicon,
         "threads": args.threads,
         "early_exit": args.early_exit,
         "banks": False if args.no_banks else args.banks,
