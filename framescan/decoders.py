@@ -4,6 +4,7 @@ Python loop left is NMS's loop over *kept* boxes (a handful per frame), never ov
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,87 @@ def decode_yolov8(outputs: np.ndarray, geometries: Sequence[Geometry], params: d
     return result
 
 
+# human's NanoDet post-processing (@vladmandic/human src/object/nanodet.ts and its config defaults).
+NANODET_SCORE_THRESHOLD = 0.2
+NANODET_IOU_THRESHOLD = 0.4
+# human's maxDetected is 10, a display setting; more are kept so a weapon is not crowded out by people.
+NANODET_MAX_DETECTIONS = 100
+# human scales the arg-max bin by 2.5 / (32 * s) of the image for stride 32 / s: 1.015625 strides.
+NANODET_DISTANCE_SCALE = 2.5 * 13 / 32
+# Highest-scoring candidates that go into NMS (human has no cap; this bounds NMS on pathological frames).
+NANODET_CANDIDATE_LIMIT = 1000
+
+
+@lru_cache(maxsize=8)
+def _nanodet_centres(input_size: int, strides: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Anchor centres (x, y) in input pixels and each anchor's stride, grids in ``strides`` order, row-major."""
+    cx, cy, st = [], [], []
+    for s in strides:
+        n = input_size // s
+        rows, cols = np.divmod(np.arange(n * n), n)
+        cx.append((cols + 0.5) * s)
+        cy.append((rows + 0.5) * s)
+        st.append(np.full(n * n, s, np.float64))
+    return np.concatenate(cx), np.concatenate(cy), np.concatenate(st)
+
+
+def decode_nanodet(outputs: np.ndarray, geometries: Sequence[Geometry], params: dict[str, Any]) -> list[Detections]:
+    """NanoDet head decoded as human's ``nanodet.ts`` does: ``[N, A, C + 4 * bins]``, per anchor ``C``
+    sigmoid class scores then the left/top/right/bottom distance-bin logits, anchors of the square
+    grids of ``params["strides"]`` concatenated in that order.
+
+    Every (anchor, class) with ``score > score_threshold`` is a candidate (classes in
+    ``exclude_classes`` never are); its distances are the arg-max bin (``regression: "argmax"``,
+    human) or the softmax expectation over the bins (``"expectation"``, upstream NanoDet), times
+    the stride and ``distance_scale``. Class-agnostic NMS, as human, over the ``candidate_limit``
+    highest-scoring candidates, then at most ``max_detections``.
+    """
+    size = int(params["input_size"])
+    strides = tuple(int(s) for s in params["strides"])
+    n_cls = int(params.get("num_classes", 80))
+    regression = params.get("regression", "argmax")
+    if regression not in ("argmax", "expectation"):
+        raise ModelError(f"nanodet decoder: regression {regression!r} must be 'argmax' or 'expectation'")
+    cx, cy, stride = _nanodet_centres(size, strides)
+    if outputs.ndim != 3 or outputs.shape[1] != cx.size or (outputs.shape[2] - n_cls) % 4 or outputs.shape[2] <= n_cls:
+        raise ModelError(
+            f"nanodet decoder expects a [N, {cx.size}, {n_cls} + 4 * bins] output for input {size} and strides "
+            f"{strides}, got {outputs.shape = }"
+        )
+    bins = (outputs.shape[2] - n_cls) // 4
+    score_t = float(params.get("score_threshold", NANODET_SCORE_THRESHOLD))
+    iou_t = float(params.get("iou_threshold", NANODET_IOU_THRESHOLD))
+    max_det = int(params.get("max_detections", NANODET_MAX_DETECTIONS))
+    scale = float(params.get("distance_scale", NANODET_DISTANCE_SCALE))
+    limit = max(1, int(params.get("candidate_limit", NANODET_CANDIDATE_LIMIT)))
+    allowed = np.ones(n_cls, bool)
+    allowed[[int(c) for c in params.get("exclude_classes", ()) if 0 <= int(c) < n_cls]] = False
+    result = []
+    for i, geo in enumerate(geometries):
+        scores = outputs[i, :, :n_cls]
+        anchor, cls = np.nonzero((scores > score_t) & allowed)
+        if anchor.size == 0:
+            result.append(Detections.empty())
+            continue
+        score = scores[anchor, cls].astype(np.float32)
+        if score.size > limit:
+            top = np.argpartition(-score, limit - 1)[:limit]
+            anchor, cls, score = anchor[top], cls[top], score[top]
+        logits = outputs[i, anchor, n_cls:].reshape(-1, 4, bins).astype(np.float64)
+        if regression == "argmax":
+            dist = logits.argmax(axis=2).astype(np.float64)
+        else:
+            e = np.exp(logits - logits.max(axis=2, keepdims=True))
+            dist = (e / e.sum(axis=2, keepdims=True)) @ np.arange(bins, dtype=np.float64)
+        dist *= (stride[anchor] * scale)[:, None]
+        x, y = cx[anchor], cy[anchor]
+        xyxy = np.stack([x - dist[:, 0], y - dist[:, 1], x + dist[:, 2], y + dist[:, 3]], axis=1)
+        xyxy = geo.to_frame(xyxy)
+        keep = nms(xyxy, score, score_t, iou_t)[:max_det]
+        result.append(Detections(xyxy[keep], score[keep], cls[keep].astype(np.int32)))
+    return result
+
+
 def _classifier(activation: Callable[[np.ndarray], np.ndarray]) -> Callable[..., list[Detections]]:
     def decode(outputs: np.ndarray, geometries: Sequence[Geometry], params: dict[str, Any]) -> list[Detections]:
         logits = outputs.reshape(outputs.shape[0], -1).astype(np.float32)
@@ -98,4 +180,5 @@ DECODERS: dict[str, Callable[..., list[Detections]]] = {
     "yolov8": decode_yolov8,
     "softmax": _classifier(_softmax),
     "sigmoid": _classifier(_sigmoid),
+    "nanodet": decode_nanodet,
 }

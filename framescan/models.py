@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 #: The categories framescan reports, in report order.
 CATEGORIES = ("sexual", "violence", "hate", "bullying", "extremism")
 DEFAULT_MODEL = "nudenet-320n"
-DECODERS = ("yolov8", "softmax", "sigmoid")
+#: Every image model shipped: two independent sexual-content signals (NudeNet's detector, nsfwjs'
+#: classifier) and an object detector (weapons COCO knows -> violence; people as context).
+ALL_SIGNAL_MODELS = ("nudenet-320n", "nsfwjs-mobilenetv2", "nanodet-coco")
+DECODERS = ("yolov8", "softmax", "sigmoid", "nanodet")
 MANIFEST_VERSION = 1
 _HASH_CHUNK = 1 << 20
 

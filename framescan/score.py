@@ -65,6 +65,11 @@ class FrameScore:
             self.scores[ev.category] = ev.weighted
 
 
+#: A classifier reports every class on every frame: probabilities below this are not kept as
+#: evidence (they are far below any review threshold; the category score is their maximum).
+CLASSIFIER_EVIDENCE_MIN = 0.05
+
+
 class LabelMap:
     """Which class ids of a model feed which category, with their weights (from the manifest)."""
 
@@ -88,7 +93,8 @@ class LabelMap:
         ids = dets.class_id
         valid = (ids >= 0) & (ids < len(self.names))
         ids = np.where(valid, ids, 0)
-        sel = np.flatnonzero(valid & self.feeds[ids] & (dets.score > 0))
+        floor = 0.0 if dets.has_boxes else CLASSIFIER_EVIDENCE_MIN
+        sel = np.flatnonzero(valid & self.feeds[ids] & (dets.score > floor))
         for i in sel:
             cid = int(ids[i])
             score = float(dets.score[i])
