@@ -35,6 +35,12 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
     add_sampling_options(p)
     p.add_argument("--model", action="append", metavar="NAME|MANIFEST", help="model (repeatable; default nudenet-320n)")
     p.add_argument(
+        "--all-signals",
+        action="store_true",
+        help="run every shipped image model: nudenet-320n and nsfwjs-mobilenetv2 (sexual), nanodet-coco "
+        "(violence: knife, scissors, baseball bat - no gun class; people counted as context)",
+    )
+    p.add_argument(
         "--policy", metavar="FILE", help="policy JSON with per-category thresholds (default policy if absent)"
     )
     p.add_argument("--batch-size", type=int, default=None, help="frames per inference batch (default 8)")
@@ -85,9 +91,17 @@ def parse_limits(args: argparse.Namespace) -> Limits:
     return DEFAULT_LIMITS.updated(**changes)
 
 
+def _models(args: argparse.Namespace) -> list[str] | None:
+    if not args.all_signals:
+        return args.model
+    from ..models import ALL_SIGNAL_MODELS
+
+    return list(dict.fromkeys([*ALL_SIGNAL_MODELS, *(args.model or [])]))
+
+
 def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {
-        "models": args.model,
+        "models": _models(args),
         "policy": args.policy,
         "fps": args.fps,
         "every": args.every,
