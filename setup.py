@@ -10,6 +10,7 @@ for line in (ROOT / "framescan" / "__init__.py").read_text().splitlines():
     if line.startswith("__version__"):
         exec(line, version)
 
+OCR = ["rapidocr-onnxruntime==1.4.4"]
 SERVE = ["fastapi>=0.110", "uvicorn>=0.30", "httpx>=0.27", "python-multipart>=0.0.18"]
 
 setup(
@@ -23,7 +24,7 @@ setup(
     packages=find_packages(include=["framescan", "framescan.*"]) + ["framescan._models"],
     # Model manifests live in the top-level models/ folder and ship as framescan._models.
     package_dir={"framescan._models": "models"},
-    package_data={"framescan._models": ["*.json", "*.onnx"], "framescan": ["data/*"]},
+    package_data={"framescan._models": ["*.json", "*.onnx"], "framescan": ["data/*", "data/lexicons/*"]},
     install_requires=[
         "av>=14",
         "numpy>=1.24",
@@ -40,9 +41,12 @@ setup(
         "parquet": ["pyarrow>=14"],
         # building the int8 model (models/build_int8.py); running it needs only onnxruntime
         "quantize": ["onnx>=1.16"],
+        # on-screen text (framescan.ocr): PP-OCRv4 det + rec ONNX ship inside the wheel (no download)
+        "ocr": OCR,
         # tests and lint: everything the test suite exercises (the service included)
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.5", "scikit-image>=0.22", "pdqhash>=0.2.8", "psutil>=5.9"]
-        + SERVE,
+        + SERVE
+        + OCR,
     },
     entry_points={"console_scripts": ["framescan=framescan.cli.main:main"]},
     classifiers=[

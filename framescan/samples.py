@@ -175,3 +175,119 @@ def write_clip(
         for packet in stream.encode(None):
             out.mux(packet)
     return path
+
+
+# --------------------------------------------------------------------------- caption clips
+
+#: A caption: ``(start_s, end_s, text)``, shown for ``start_s <= t < end_s``.
+Caption = tuple[float, float, str]
+
+
+def _caption_background(width: int, height: int, seed: int = 7) -> np.ndarray:
+    """A colourful, smoothly noisy RGB texture twice the frame size (panned over during the clip)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    tw, th = 2 * width, 2 * height
+    small = rng.integers(0, 256, (th // 24 + 1, tw // 24 + 1, 3), dtype=np.uint8)
+    tex = cv2.resize(small, (tw, th), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    tex = 128 + (tex - 128) * 6 // 10
+    tex += rng.integers(-12, 13, tex.shape, dtype=np.int16)  # fine grain, like camera noise
+    return np.clip(tex, 0, 255).astype(np.uint8)
+
+
+def _caption_layout(text: str, width: int, font: int, max_scale: float) -> tuple[list[str], float, int]:
+    """Wrap ``text`` into lines that fit 90% of ``width`` at the largest scale <= ``max_scale`` (>= 1.0)."""
+    import cv2
+
+    def fits(lines: list[str], scale: float) -> bool:
+        thick = max(2, round(scale * 2))
+        return all(cv2.getTextSize(s, font, scale, thick)[0][0] <= 0.9 * width for s in lines)
+
+    words = text.split()
+    for n_lines in range(1, max(1, len(words)) + 1):
+        per = -(-len(words) // n_lines)
+        lines = [" ".join(words[i : i + per]) for i in range(0, len(words), per)] or [""]
+        scale = max_scale
+        while scale > 1.0 and not fits(lines, scale):
+            scale -= 0.1
+        if fits(lines, scale) or n_lines == len(words):
+            return lines, scale, max(2, round(scale * 2))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def draw_caption(rgb: np.ndarray, text: str) -> np.ndarray:
+    """Draw ``text`` in place: large white letters with a thick black outline, centred in the bottom third.
+
+    The outline is the dilated text mask (OpenCV 5's ``putText`` caps stroke weight, so a thicker black
+    pass underneath does not make an outline there).
+    """
+    import cv2
+
+    h, w = rgb.shape[:2]
+    font = cv2.FONT_HERSHEY_DUPLEX
+    lines, scale, thick = _caption_layout(text, w, font, max_scale=w / 330.0)
+    (_, line_h), base = cv2.getTextSize("Ag", font, scale, thick)
+    step = int((line_h + base) * 1.35)
+    y = int(h * 0.70) - step * (len(lines) - 1) // 2
+    mask = np.zeros((h, w), np.uint8)
+    for line in lines:
+        tw = cv2.getTextSize(line, font, scale, thick)[0][0]
+        cv2.putText(mask, line, ((w - tw) // 2, y), font, scale, 255, thick, cv2.LINE_AA)
+        y += step
+    r = max(3, round(scale * 2.5))
+    stroke = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    rows = np.flatnonzero(stroke.any(1))
+    if len(rows) == 0:
+        return rgb
+    band = slice(rows[0], rows[-1] + 1)  # blend only the rows the caption covers
+    for layer, colour in ((stroke, 0.0), (mask, 255.0)):
+        a = layer[band, :, None].astype(np.float32) / 255.0
+        rgb[band] = (rgb[band] * (1.0 - a) + colour * a + 0.5).astype(np.uint8)
+    return rgb
+
+
+def write_caption_clip(
+    path: str | Path,
+    captions: Sequence[Caption],
+    size: tuple[int, int] = (720, 1280),
+    seconds: float = 6.0,
+    fps: int = 30,
+    codec: str = "libx264",
+) -> Path:
+    """Encode a clip of a panning, noisy colourful background with burnt-in captions and return its path.
+
+    ``size`` is (width, height). Each caption ``(start_s, end_s, text)`` is drawn with ``draw_caption``
+    (white, black outline, bottom third) while ``start_s <= t < end_s``; text is wrapped to fit.
+    """
+    import av
+
+    path = Path(path)
+    width, height = size
+    tex = _caption_background(width, height)
+    hd = min(width, height) >= _HD_MIN_SIDE
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.colorspace = 1 if hd else 6  # AVCOL_SPC_BT709 / SMPTE170M
+        stream.codec_context.color_range = 1
+        if codec == "libx264":
+            stream.options = {"preset": "ultrafast", "crf": "23"}
+        for i in range(int(round(seconds * fps))):
+            t = i / fps
+            # pan slowly (at most ~45 px/s across, ~65 px/s down) over the double-size texture
+            x0 = int((width / 2) * (1 + math.sin(t * 0.125)))
+            y0 = int((height / 2) * (1 + math.sin(t * 0.1 + 1.0)))
+            rgb = np.ascontiguousarray(tex[y0 : y0 + height, x0 : x0 + width])
+            active = [c for c in captions if c[0] <= t < c[1]]
+            if active:
+                draw_caption(rgb, active[-1][2])
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame = frame.reformat(format="yuv420p", dst_colorspace="itu709" if hd else "itu601")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
