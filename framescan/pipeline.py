@@ -452,21 +452,27 @@ class Scanner:
     ) -> Callable[[YuvFrame], None] | None:
         """Per clip: a function that reads the on-screen text of the sampled frames a ``TextGate``
         selects (a caption appearing or changing, a cut, at least every 2 s) and files the
-        lexicon matches as evidence under the frame's index."""
+        lexicon matches as evidence under the frame's index. A sampled frame the gate does not
+        read shows the same text as the last read one: it carries that frame's evidence
+        (``reused``), so a caption on screen for 2 s hits every sampled frame it is on."""
         if self._ocr is None:
             return None
         from .ocr import TextGate, evidence, find_terms
 
         gate = TextGate()
         reader, lexicon = self._ocr, self._lexicon
+        last: list = []  # the last read frame's evidence: its text is on screen until the gate sees a change
 
         def read(frame: YuvFrame) -> None:
             t0 = time.perf_counter()
             if gate.should_read(frame, frame.time):
                 counts["ocr"] += 1
-                hits = find_terms(reader.read_frame(frame), lexicon)
-                if hits:
-                    out[frame.index] = evidence(hits, frame.index, frame.time)
+                last[:] = evidence(find_terms(reader.read_frame(frame), lexicon), frame.index, frame.time)
+                found = list(last)
+            else:
+                found = [replace(e, time=frame.time, frame_index=frame.index, reused=True) for e in last]
+            if found:
+                out[frame.index] = found
             stage["ocr"] = stage.get("ocr", 0.0) + time.perf_counter() - t0
 
         return read
