@@ -11,6 +11,7 @@ the decode thread is told to stop, the queue is drained and the thread joined.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import os
 import queue
@@ -41,6 +42,9 @@ from .thumb import difference, thumbnail
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 8
+#: With early exit the decision is checked after every batch: small batches decide sooner
+#: (a violation from 2 s of a 15 s clip at 2 fps: after the 2.5 s frame, not the 3.5 s one).
+EARLY_EXIT_BATCH_SIZE = 2
 #: Cores from which preprocessing of the next batch overlaps inference of the current one.
 OVERLAP_MIN_CORES = 4
 #: Decoded frames waiting for preprocessing are bounded in bytes as well as in count, so
@@ -51,6 +55,8 @@ QUEUE_BYTES = 256 << 20
 COVERAGE_TOLERANCE = 0.05
 COVERAGE_TOLERANCE_SECONDS = 0.5
 _END = object()
+#: How often a stage thread blocked on a queue checks whether the scan was stopped.
+_POLL = 0.02
 _SEVERITY = {"allow": 0, "review": 1, "block": 2}
 
 ProgressFn = Callable[[float, float | None], None]
@@ -78,7 +84,7 @@ class Scanner:
             ``adaptive``: keyframes + scene changes + a floor rate chosen from the packets,
             near-duplicates reuse the last score, and hits are refined to 2 fps
             (``framescan.sample.AdaptiveSampler``).
-        batch_size: frames per inference batch.
+        batch_size: frames per inference batch (default 8; 2 with ``early_exit``).
         threads: ONNX Runtime intra-op threads (default: the cores available).
         decode_threads: FFmpeg decoder threads (default 2).
         early_exit: stop decoding as soon as the decision is ``block`` (it cannot get worse).
@@ -102,7 +108,7 @@ class Scanner:
         keyframes: bool = False,
         all_frames: bool = False,
         adaptive: bool = False,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         threads: int | None = None,
         decode_threads: int | None = None,
         early_exit: bool = False,
@@ -119,6 +125,8 @@ class Scanner:
             "adaptive": adaptive,
         }
         make_sampler(**self._sampling)  # validate now, not on the first clip
+        if batch_size is None:
+            batch_size = EARLY_EXIT_BATCH_SIZE if early_exit else DEFAULT_BATCH_SIZE
         if batch_size < 1:
             raise ValueError(f"{batch_size = } must be >= 1")
         self.batch_size = int(batch_size)
@@ -261,7 +269,7 @@ class Scanner:
         def put(qq: queue.Queue, item: Any) -> bool:
             while not stop.is_set():
                 try:
-                    qq.put(item, timeout=0.1)
+                    qq.put(item, timeout=_POLL)
                     return True
                 except queue.Full:
                     continue
@@ -270,7 +278,7 @@ class Scanner:
         def get(qq: queue.Queue) -> Any:
             while not stop.is_set():
                 try:
-                    return qq.get(timeout=0.1)
+                    return qq.get(timeout=_POLL)
                 except queue.Empty:
                     continue
             return None
@@ -412,7 +420,8 @@ class Scanner:
                     break
         finally:
             stop.set()
-            # The threads poll ``stop`` at least every 0.1 s; drain so no put() blocks.
+            # The threads poll ``stop`` every _POLL s; drain so no put() blocks, and wake a
+            # thread waiting for frames at once (early exit decides sooner than that).
             while any(t.is_alive() for t in threads):
                 for qq in (q, batches):
                     try:
@@ -420,8 +429,10 @@ class Scanner:
                             qq.get_nowait()
                     except queue.Empty:
                         pass
+                with contextlib.suppress(queue.Full):
+                    q.put_nowait(None)
                 for t in threads:
-                    t.join(timeout=0.05)
+                    t.join(timeout=0.01)
         if keep_scores and stopped_at is None and scored:
             t0 = time.perf_counter()
             counts["refined"] = self._refine(decoder, sampler, scored, info, stage)  # type: ignore[arg-type]
