@@ -313,6 +313,7 @@ def compute_fingerprints(scanner: dict[str, Any], limits: Limits) -> Fingerprint
             m.output.decoder,
             json.dumps(m.output.params, sort_keys=True, default=str),
             [[lab.name, lab.category, lab.weight] for lab in m.labels],
+            m.schedule_every,
         ]
         for m in manifests
     )

@@ -102,8 +102,22 @@ class ModelManifest:
             )
         return path
 
+    @property
+    def schedule_every(self) -> int:
+        """Run on every Nth frame the scan gives the models (manifest ``"schedule": {"every": N}``,
+        default 1: a costly model with a weak signal can look less often)."""
+        every = (self.extra.get("schedule") or {}).get("every", 1)
+        if not isinstance(every, int) or every < 1:
+            raise ConfigError(
+                f"model manifest {self.source}: schedule.every must be a whole number >= 1, got {every!r}"
+            )
+        return every
+
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "sha256": self.sha256, "decoder": self.output.decoder, "license": self.license}
+        d = {"name": self.name, "sha256": self.sha256, "decoder": self.output.decoder, "license": self.license}
+        if self.schedule_every > 1:
+            d["schedule"] = {"every": self.schedule_every}
+        return d
 
 
 _sha_cache: dict[tuple[str, int, int], str] = {}

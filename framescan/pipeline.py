@@ -67,6 +67,7 @@ class _Loaded:
     model: OnnxModel
     labels: LabelMap
     batch: np.ndarray
+    every: int = 1  # the manifest's schedule: run on every Nth frame given to the models
 
 
 class _Failure:
@@ -138,7 +139,9 @@ class Scanner:
         manifests = [m if isinstance(m, ModelManifest) else load_manifest(m) for m in (models or [DEFAULT_MODEL])]
         t0 = time.perf_counter()
         self._models = [
-            _Loaded(OnnxModel(m, threads=self.threads), LabelMap(m), m.input.empty_batch(self.batch_size))
+            _Loaded(
+                OnnxModel(m, threads=self.threads), LabelMap(m), m.input.empty_batch(self.batch_size), m.schedule_every
+            )
             for m in manifests
         ]
         # Double-buffered batches let preprocessing overlap inference. On 2 cores that only
@@ -296,6 +299,7 @@ class Scanner:
                 put(q, _Failure(ex))
 
         dedupe = sampler.dedupe if isinstance(sampler, AdaptiveSampler) else 0.0
+        fresh_count = [0]  # frames given to the models so far in this clip
         counts = {"reused": 0, "refined": 0, "ocr": 0}
         text_evidence: dict[int, list] = {}  # frame index -> on-screen text evidence
         read_text = self._text_reader(stage, text_evidence, counts)
@@ -316,8 +320,9 @@ class Scanner:
             # (index, time) only: the decoded frame is released as soon as it is preprocessed,
             # so the decoder's buffer pool does not grow with the batches in flight. A
             # near-duplicate frame has no geometries: it reuses the last scored frame's result.
-            items: list[tuple[tuple[int, float], list[Geometry] | None]] = []
+            items: list[tuple[tuple[int, float], list[Geometry | None] | None]] = []
             slot = 0
+            model_slots = [0] * len(self._models)
             try:
                 while True:
                     item = get(q)
@@ -336,12 +341,17 @@ class Scanner:
                         if bufs is None:
                             return
                     t0 = time.perf_counter()
-                    geos: list[Geometry] | None = None
+                    geos: list[Geometry | None] | None = None
                     if not duplicate(frame):
-                        geos = [
-                            preprocess_into(frame, lm.model.manifest.input, bufs[mi][slot])
-                            for mi, lm in enumerate(self._models)
-                        ]
+                        # a model with a schedule runs on every Nth frame given to the models
+                        geos = []
+                        for mi, lm in enumerate(self._models):
+                            if fresh_count[0] % lm.every:
+                                geos.append(None)
+                            else:
+                                geos.append(preprocess_into(frame, lm.model.manifest.input, bufs[mi][model_slots[mi]]))
+                                model_slots[mi] += 1
+                        fresh_count[0] += 1
                         slot += 1
                     stage["preprocess"] += time.perf_counter() - t0
                     if known is not None:
@@ -354,26 +364,27 @@ class Scanner:
                         if not put(batches, (bufs, items)):
                             return
                         bufs, items, slot = None, [], 0
+                        model_slots[:] = [0] * len(self._models)
             except BaseException as ex:
                 put(batches, _Failure(ex))
 
         scored: list[FrameScore] = []  # every frame's score, kept when frames can be added later
         keep_scores = isinstance(sampler, AdaptiveSampler)
 
-        def infer(bufs: list[np.ndarray], items: list[tuple[tuple[int, float], list[Geometry] | None]]) -> None:
+        def infer(bufs: list[np.ndarray], items: list[tuple[tuple[int, float], list[Geometry | None] | None]]) -> None:
             fresh = [(key, g) for key, g in items if g is not None]
-            n = len(fresh)
             scores = [FrameScore(index, t) for (index, t), _ in fresh]
             for mi, lm in enumerate(self._models):
-                if n == 0:
-                    break
-                geos = [g[mi] for _, g in fresh]  # type: ignore[index]
+                run = [k for k, (_, g) in enumerate(fresh) if g[mi] is not None]  # type: ignore[index]
+                if not run:
+                    continue
+                geos = [fresh[k][1][mi] for k in run]  # type: ignore[index]
                 t0 = time.perf_counter()
-                raw = lm.model.raw(bufs[mi][:n])
+                raw = lm.model.raw(bufs[mi][: len(run)])
                 t1 = time.perf_counter()
                 dets = lm.model.decode(raw, geos)
-                for fs, d in zip(scores, dets):
-                    lm.labels.evidence(d, fs)
+                for k, d in zip(run, dets):
+                    lm.labels.evidence(d, scores[k])
                 stage["infer"] += t1 - t0
                 stage["postprocess"] += time.perf_counter() - t1
             t0 = time.perf_counter()

@@ -883,6 +883,9 @@ def build_nanodet(tools: dict) -> dict:
             "exclude_classes": [61],
         },
         "labels": coco_labels(human),
+        # NanoDet costs about twice NudeNet per frame for a weak, review-only signal: it looks at
+        # every 3rd frame the scan gives the models (2 fps sampling: objects at 2/3 fps)
+        "schedule": {"every": 3},
         "decoding_notes": [
             "human feeds this model RGB / 255 (resizeBilinear, div 255); the weights answer far better to "
             "NanoDet's own normalisation (BGR, mean [103.53, 116.28, 123.675], std [57.375, 57.12, 58.395] on "
