@@ -247,7 +247,8 @@ class Scanner:
         sampler = self.sampler()
         stop = threading.Event()
         frame_bytes = max(1, info.width * info.height * 3 // 2)
-        q: queue.Queue[Any] = queue.Queue(maxsize=max(2, min(2 * self.batch_size, QUEUE_BYTES // frame_bytes)))
+        ahead = self.batch_size if self.early_exit else 2 * self.batch_size  # early exit: decode less ahead
+        q: queue.Queue[Any] = queue.Queue(maxsize=max(2, min(ahead, QUEUE_BYTES // frame_bytes)))
 
         def check(t: float, st: DecodeStats, width: int, height: int) -> None:
             limits.check_progress(t, st.frames_read, name)
