@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-
     from .main import main
 
     sys.exit(main([NAME, *sys.argv[1:]]))
