@@ -107,6 +107,8 @@ class ServiceConfig:
     max_fps: float = 30.0
     models: list[str] | None = None
     banks: str | bool | None = None  # as ``Scanner(banks=...)``
+    ocr: bool = False  # read on-screen text (``Scanner(ocr=...)``; the ``ocr`` extra)
+    lexicons: list[str] | None = None  # extra lexicon files/directories for ``ocr``
     memory_bytes: int | None = 3 * GIB  # per worker, as ``WorkerConfig.memory_bytes``
     #: worker pools kept for non-default (policy, fps) profiles, and workers in each
     max_profiles: int = 4
@@ -532,6 +534,8 @@ class ScanService:
             "fps": profile.fps if profile.fps is not None else cfg.fps,
             "models": cfg.models,
             "banks": cfg.banks,
+            "ocr": cfg.ocr or None,
+            "lexicons": cfg.lexicons,
         }
         kw.update({k: v for k, v in optional.items() if v is not None})
         return kw

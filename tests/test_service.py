@@ -619,3 +619,39 @@ def test_uploads_dir_is_private_and_removed_on_close(tmp_path: Path) -> None:
     svc.close()
     assert not d.exists()
     assert os.listdir(tmp_path) == [live.name]
+
+
+# ------------------------------------------------------------------------------------------
+# every signal over HTTP
+
+
+def test_all_signals_and_on_screen_text_over_http(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A service started with every image model and OCR (``serve --all-signals --ocr``): a
+    captioned upload gets its text evidence back, and every category names its signals."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from framescan.models import ALL_SIGNAL_MODELS
+    from framescan.samples import write_caption_clip
+
+    clip = write_caption_clip(
+        tmp_path_factory.mktemp("captions") / "c.mp4", [(1.0, 3.0, "dasar goblok kamu")], size=(360, 640), seconds=4.0
+    )
+    config = ServiceConfig(
+        tokens=TOKENS,
+        workers=1,
+        queue=2,
+        models=list(ALL_SIGNAL_MODELS),
+        ocr=True,
+        banks=False,
+        limits=DEFAULT_LIMITS.updated(max_file_bytes=MAX_UPLOAD, max_seconds_per_clip=60.0),
+        tmp_root=tmp_path_factory.mktemp("signals_tmp"),
+    )
+    with RunningServer(config) as s, httpx.Client(base_url=s.url, headers=auth(), timeout=120) as c:
+        r = c.post("/v1/scan", content=clip.read_bytes())
+        assert r.status_code == 200, r.text
+        d = r.json()
+    assert [m["name"] for m in d["models"]] == list(ALL_SIGNAL_MODELS)
+    assert d["categories"]["violence"]["signals"] == ["nanodet-coco"]
+    assert any(x.startswith("ocr+lexicon:") for x in d["categories"]["bullying"]["signals"])
+    segs = [x for x in d["segments"] if x["category"] == "bullying"]
+    assert segs and any("goblok" in e.get("text", "").lower() for x in segs for e in x["evidence"])
+    assert d["decision"] != "allow"

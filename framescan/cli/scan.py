@@ -94,6 +94,7 @@ def parse_limits(args: argparse.Namespace) -> Limits:
 
 
 def _models(args: argparse.Namespace) -> list[str] | None:
+    """The models named by --model and --all-signals (scan, archive and serve)."""
     if not args.all_signals:
         return args.model
     from ..models import ALL_SIGNAL_MODELS
