@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -386,19 +386,7 @@ class Scanner:
         def infer(bufs: list[np.ndarray], items: list[tuple[tuple[int, float], list[Geometry | None] | None]]) -> None:
             fresh = [(key, g) for key, g in items if g is not None]
             scores = [FrameScore(index, t) for (index, t), _ in fresh]
-            for mi, lm in enumerate(self._models):
-                run = [k for k, (_, g) in enumerate(fresh) if g[mi] is not None]  # type: ignore[index]
-                if not run:
-                    continue
-                geos = [fresh[k][1][mi] for k in run]  # type: ignore[index]
-                t0 = time.perf_counter()
-                raw = lm.model.raw(bufs[mi][: len(run)])
-                t1 = time.perf_counter()
-                dets = lm.model.decode(raw, geos)
-                for k, d in zip(run, dets):
-                    lm.labels.evidence(d, scores[k])
-                stage["infer"] += t1 - t0
-                stage["postprocess"] += time.perf_counter() - t1
+            self._run_models(bufs, [g for _, g in fresh], scores, stage)  # type: ignore[misc]
             t0 = time.perf_counter()
             it = iter(scores)
             for (index, t), g in items:
@@ -504,7 +492,7 @@ class Scanner:
                 last[:] = evidence(find_terms(reader.read_frame(frame), lexicon), frame.index, frame.time)
                 found = list(last)
             else:
-                found = [replace(e, time=frame.time, frame_index=frame.index, reused=True) for e in last]
+                found = [e.carried_to(frame.index, frame.time) for e in last]
             if found:
                 out[frame.index] = found
             stage["ocr"] = stage.get("ocr", 0.0) + time.perf_counter() - t0
@@ -579,16 +567,31 @@ class Scanner:
         ]
         stage["preprocess"] += time.perf_counter() - t0
         scores = [FrameScore(f.index, f.time) for f in frames]
-        for mi, lm in enumerate(self._models):
-            t0 = time.perf_counter()
-            raw = lm.model.raw(bufs[mi][: len(frames)])
-            t1 = time.perf_counter()
-            for fs, d in zip(scores, lm.model.decode(raw, [g[mi] for g in geos])):
-                lm.labels.evidence(d, fs)
-            stage["infer"] += t1 - t0
-            stage["postprocess"] += time.perf_counter() - t1
+        self._run_models(bufs, geos, scores, stage)  # type: ignore[arg-type]
         out.extend(scores)
         return scores[-1]
+
+    def _run_models(
+        self,
+        bufs: list[np.ndarray],
+        geos: list[list[Geometry | None]],
+        scores: list[FrameScore],
+        stage: dict[str, float],
+    ) -> None:
+        """Run every model on its preprocessed slots and add its evidence to the frames' scores.
+        ``geos[k][mi]`` is frame k's geometry in model mi's input, or None where the model's
+        schedule skipped the frame (model mi's slots hold only the frames it runs on, in order)."""
+        for mi, lm in enumerate(self._models):
+            run = [k for k, g in enumerate(geos) if g[mi] is not None]
+            if not run:
+                continue
+            t0 = time.perf_counter()
+            raw = lm.model.raw(bufs[mi][: len(run)])
+            t1 = time.perf_counter()
+            for k, d in zip(run, lm.model.decode(raw, [geos[k][mi] for k in run])):  # type: ignore[misc]
+                lm.labels.evidence(d, scores[k])
+            stage["infer"] += t1 - t0
+            stage["postprocess"] += time.perf_counter() - t1
 
     def _report(
         self,
@@ -715,6 +718,6 @@ def _reuse(fs: FrameScore, index: int, t: float) -> FrameScore:
         index,
         t,
         dict(fs.scores),
-        [replace(e, time=t, frame_index=index, reused=True) for e in fs.evidence],
+        [e.carried_to(index, t) for e in fs.evidence],
         dict(fs.context),
     )

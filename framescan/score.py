@@ -7,6 +7,7 @@ beyond what the stronger one says, and one strong detection is never diluted).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,11 @@ class Evidence:
     box: tuple[float, float, float, float] | None = None  # x1, y1, x2, y2 in upright frame pixels
     reused: bool = False  # a near-duplicate frame given the last scored frame's result
     text: str | None = None  # on-screen text: the text as read that the term matched
+
+    def carried_to(self, frame_index: int, time: float) -> Evidence:
+        """This evidence on another frame that shows the same thing (a near-duplicate frame, or a
+        frame whose on-screen text did not change): same result, that frame's index and time."""
+        return dataclasses.replace(self, time=time, frame_index=frame_index, reused=True)
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {

@@ -31,8 +31,8 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_scanner_options(p: argparse.ArgumentParser) -> None:
-    add_sampling_options(p)
+def add_signal_options(p: argparse.ArgumentParser) -> None:
+    """What the scan looks for: models and on-screen text (scan, archive and serve)."""
     p.add_argument("--model", action="append", metavar="NAME|MANIFEST", help="model (repeatable; default nudenet-320n)")
     p.add_argument(
         "--all-signals",
@@ -40,6 +40,23 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
         help="run every shipped image model: nudenet-320n and nsfwjs-mobilenetv2 (sexual), nanodet-coco "
         "(violence: knife, scissors, baseball bat - no gun class; people counted as context)",
     )
+    p.add_argument(
+        "--ocr",
+        action="store_true",
+        help="read on-screen text and match it against the hate / bullying / extremism lexicons "
+        '(needs pip install "framescan[ocr]")',
+    )
+    p.add_argument(
+        "--lexicon",
+        action="append",
+        metavar="PATH",
+        help="extra lexicon file or directory for --ocr (repeatable; see docs/ocr.md)",
+    )
+
+
+def add_scanner_options(p: argparse.ArgumentParser) -> None:
+    add_sampling_options(p)
+    add_signal_options(p)
     p.add_argument(
         "--policy", metavar="FILE", help="policy JSON with per-category thresholds (default policy if absent)"
     )
@@ -55,18 +72,6 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
         "~/.framescan/banks.sqlite when it exists)",
     )
     p.add_argument("--no-banks", action="store_true", help="do not match against hash banks")
-    p.add_argument(
-        "--ocr",
-        action="store_true",
-        help="read on-screen text and match it against the hate / bullying / extremism lexicons "
-        '(needs pip install "framescan[ocr]")',
-    )
-    p.add_argument(
-        "--lexicon",
-        action="append",
-        metavar="PATH",
-        help="extra lexicon file or directory for --ocr (repeatable; see docs/ocr.md)",
-    )
     p.add_argument(
         "--limit",
         action="append",
@@ -93,7 +98,7 @@ def parse_limits(args: argparse.Namespace) -> Limits:
     return DEFAULT_LIMITS.updated(**changes)
 
 
-def _models(args: argparse.Namespace) -> list[str] | None:
+def models_from_args(args: argparse.Namespace) -> list[str] | None:
     """The models named by --model and --all-signals (scan, archive and serve)."""
     if not args.all_signals:
         return args.model
@@ -104,7 +109,7 @@ def _models(args: argparse.Namespace) -> list[str] | None:
 
 def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {
-        "models": _models(args),
+        "models": models_from_args(args),
         "policy": args.policy,
         "fps": args.fps,
         "every": args.every,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .scan import _models
+from .scan import add_signal_options, models_from_args
 
 NAME = "serve"
 EXIT_OK = 0
@@ -34,10 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy-dir", metavar="DIR", help="policy files NAME.json that ?policy=NAME picks from")
     p.add_argument("--policy", metavar="FILE", help="policy for requests that name none (default: built-in)")
     p.add_argument("--fps", type=float, help="default sampling rate (default 2 fps)")
-    p.add_argument("--model", action="append", metavar="NAME|MANIFEST", help="model (repeatable; default nudenet-320n)")
-    p.add_argument("--all-signals", action="store_true", help="every shipped image model (nudenet, nsfwjs, nanodet)")
-    p.add_argument("--ocr", action="store_true", help='read on-screen text (needs pip install "framescan[ocr]")')
-    p.add_argument("--lexicon", action="append", metavar="PATH", help="extra lexicon file or directory for --ocr")
+    add_signal_options(p)
     p.add_argument(
         "--banks", metavar="DB", help="hash-bank database (default: $FRAMESCAN_HOME/banks.sqlite if present)"
     )
@@ -96,7 +93,7 @@ def build_config(args: argparse.Namespace) -> Any:
         policy_dir=Path(args.policy_dir) if args.policy_dir else None,
         default_policy=Path(args.policy) if args.policy else None,
         fps=args.fps,
-        models=_models(args),
+        models=models_from_args(args),
         ocr=args.ocr,
         lexicons=args.lexicon,
         banks=False if args.no_banks else args.banks,
