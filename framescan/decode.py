@@ -260,20 +260,24 @@ class FrameDecoder:
                 return
             yield packet
 
-    def _decode(self, packet: Any) -> Iterator[YuvFrame]:
+    def _packet_frames(self, packet: Any) -> list[Any] | None:
+        """The frames decoding ``packet`` gives (a corrupt packet: none, counted); None at the
+        decoder's end of stream."""
         import av
 
         try:
-            frames = packet.decode()
+            return packet.decode()
         except av.error.EOFError:
-            return
+            return None
         except av.error.MemoryError as ex:
             raise ResourceExhausted(f"decoding ran out of memory ({ex.strerror or ex})") from ex
         except av.error.FFmpegError as ex:
             self.stats.corrupt_packets += 1
             log.debug("corrupt packet skipped: %s", ex)
-            return
-        yield from self._emit(frames)
+            return []
+
+    def _decode(self, packet: Any) -> Iterator[YuvFrame]:
+        yield from self._emit(self._packet_frames(packet) or [])
 
     def _packet_time(self, packet: Any) -> float | None:
         if packet.pts is None or not self._time_base:
@@ -397,13 +401,9 @@ class FrameDecoder:
                 position = None
             again = False
             for packet in packets:  # type: ignore[union-attr]
-                try:
-                    frames = packet.decode()
-                except av.error.EOFError:
+                frames = self._packet_frames(packet)
+                if frames is None:
                     break
-                except av.error.FFmpegError:
-                    st.corrupt_packets += 1
-                    continue
                 for frame in frames:
                     st.decoded_frames += 1
                     t = self._time_of(frame)
