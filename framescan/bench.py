@@ -80,6 +80,7 @@ DEFAULT_MATRIX = (
     ("720x1280", "fps2+early"),
 )
 INT8_MODEL = "nudenet-320n-int8"
+TRIM_MODEL = "nudenet-320n-trim"
 #: The early-exit clip: flagged from this second to the end.
 EARLY_FLAG_START = 2.0
 DEFAULT_MODES = ("fps1", "all")
@@ -121,7 +122,7 @@ class Mode:
     """A sampling mode: ``fpsN`` (exact N fps from timestamps), ``everyN``, ``all`` or ``adaptive``
     (framescan only; the naive loop runs it at 1 fps, the rate the adaptive target compares to),
     with optional framescan-only suffixes: ``+int8`` (the validated int8 model; naive stays
-    fp32) and ``+early`` (early exit, on a clip flagged from 2 s to the end, next to the same
+    fp32), ``+trim`` (the validated trimmed-canvas variant of the fp32 model) and ``+early`` (early exit, on a clip flagged from 2 s to the end, next to the same
     mode without early exit on that clip)."""
 
     name: str
@@ -138,12 +139,12 @@ class Mode:
         base, *suffixes = t.split("+")
         extra: dict[str, Any] = {}
         for suffix in suffixes:
-            if suffix == "int8":
-                extra["model"] = INT8_MODEL
+            if suffix in ("int8", "trim"):
+                extra["model"] = INT8_MODEL if suffix == "int8" else TRIM_MODEL
             elif suffix == "early":
                 extra["early_exit"] = True
             else:
-                raise BenchError(f"unknown mode suffix {suffix!r} in {text!r}: use +int8 or +early")
+                raise BenchError(f"unknown mode suffix {suffix!r} in {text!r}: use +int8, +trim or +early")
         if base == "all":
             return cls(t, all_frames=True, **extra)
         if base == "adaptive":
@@ -154,7 +155,9 @@ class Mode:
         m = re.fullmatch(r"every(\d+)", base)
         if m and int(m.group(1)) >= 1:
             return cls(t, every=int(m.group(1)), **extra)
-        raise BenchError(f"unknown mode {text!r}: use fpsN (e.g. fps1), everyN, all or adaptive (+int8, +early)")
+        raise BenchError(
+            f"unknown mode {text!r}: use fpsN (e.g. fps1), everyN, all or adaptive (+int8, +trim, +early)"
+        )
 
     @property
     def base(self) -> str:
@@ -585,7 +588,7 @@ def _child_framescan(job: dict[str, Any]) -> dict[str, Any]:
     import onnxruntime as ort
 
     from framescan.decode import to_yuv_frame
-    from framescan.preprocess import preprocess_into
+    from framescan.preprocess import batch_view, preprocess_into
 
     with av.open(job["clip"]) as c:
         first = to_yuv_frame(next(iter(c.decode(video=0))), 0, 0.0)
@@ -593,7 +596,7 @@ def _child_framescan(job: dict[str, Any]) -> dict[str, Any]:
         t2 = time.perf_counter()
         for model in scanner.models:
             spec = model.manifest.input
-            batch = spec.empty_batch(scanner.batch_size)
+            batch = batch_view(spec.empty_batch(scanner.batch_size), spec.shape_for(*first.upright_size))
             t = time.perf_counter()
             preprocess_into(first, spec, batch[0])
             jit_s += time.perf_counter() - t

@@ -161,6 +161,7 @@ def parse_manifest(data: dict[str, Any], source: str) -> ModelManifest:
             std=tuple(float(x) for x in inp.pop("std", (1.0, 1.0, 1.0))),  # type: ignore[arg-type]
             resize=inp.pop("resize", "stretch"),
             pad_value=float(inp.pop("pad_value", 0.0)),
+            trim_multiple=int(inp.pop("trim_multiple", 0)),
         )
     except (KeyError, ValueError) as ex:
         raise ConfigError(f"{where}: invalid input section: {ex}") from ex

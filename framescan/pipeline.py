@@ -32,7 +32,7 @@ from .known import KnownContent, KnownContentResult
 from .limits import DEFAULT_LIMITS, Limits
 from .models import CATEGORIES, DEFAULT_MODEL, ModelManifest, load_manifest
 from .policy import DEFAULT_POLICY, Policy, load_policy
-from .preprocess import preprocess_into
+from .preprocess import batch_view, preprocess_into
 from .probe import ClipInfo, SourceLike, as_source, describe, open_container, select_video_stream
 from .report import Coverage, Report
 from .sample import AdaptiveSampler, Sampler, make_sampler
@@ -189,9 +189,15 @@ class Scanner:
         tiny = np.zeros((2, 2), np.uint8)
         chroma = np.zeros((1, 1), np.uint8)
         frame = YuvFrame(tiny, chroma, chroma, 0, 0.0)
-        for lm in self._models:
-            geo = preprocess_into(frame, lm.model.manifest.input, lm.batch[0])
-            lm.model.run(lm.batch, [geo])
+        for lm, view in zip(self._models, self._views([lm.batch for lm in self._models], frame)):
+            geo = preprocess_into(frame, lm.model.manifest.input, view[0])
+            lm.model.run(view, [geo])
+
+    def _views(self, bufs: list[np.ndarray], frame: YuvFrame) -> list[np.ndarray]:
+        """Each model's batch tensor for this frame's size: the buffer itself, or a view on it
+        for a model whose canvas is trimmed (``InputSpec.trim_multiple``)."""
+        size = frame.upright_size
+        return [batch_view(b, lm.model.manifest.input.shape_for(*size)) for b, lm in zip(bufs, self._models)]
 
     @property
     def models(self) -> list[OnnxModel]:
@@ -329,6 +335,7 @@ class Scanner:
 
         def run_preprocess() -> None:
             bufs: list[np.ndarray] | None = None
+            views: list[np.ndarray] = []  # bufs' tensors shaped for this batch's frames
             # (index, time) only: the decoded frame is released as soon as it is preprocessed,
             # so the decoder's buffer pool does not grow with the batches in flight. A
             # near-duplicate frame has no geometries: it reuses the last scored frame's result.
@@ -341,17 +348,24 @@ class Scanner:
                     if item is None:
                         return
                     if item is _END or isinstance(item, _Failure):
-                        if items and not put(batches, (bufs, items)):
+                        if items and not put(batches, (bufs, views, items)):
                             return
                         put(batches, item)
                         return
                     frame: YuvFrame = item
                     if not rotation:
                         rotation.append((frame.rotation, frame.mirror))
+                    if bufs is not None and [v.shape for v in self._views(bufs, frame)] != [v.shape for v in views]:
+                        # the frame size changed and a trimmed tensor's shape with it: new batch
+                        if not put(batches, (bufs, views, items)):
+                            return
+                        bufs, items, slot = None, [], 0
+                        model_slots[:] = [0] * len(self._models)
                     if bufs is None:
                         bufs = get(free)
                         if bufs is None:
                             return
+                        views = self._views(bufs, frame)
                     t0 = time.perf_counter()
                     geos: list[Geometry | None] | None = None
                     if not duplicate(frame):
@@ -361,7 +375,7 @@ class Scanner:
                             if fresh_count[0] % lm.every:
                                 geos.append(None)
                             else:
-                                geos.append(preprocess_into(frame, lm.model.manifest.input, bufs[mi][model_slots[mi]]))
+                                geos.append(preprocess_into(frame, lm.model.manifest.input, views[mi][model_slots[mi]]))
                                 model_slots[mi] += 1
                         fresh_count[0] += 1
                         slot += 1
@@ -373,7 +387,7 @@ class Scanner:
                     items.append(((frame.index, frame.time), geos))
                     del frame, item
                     if slot == self.batch_size or len(items) >= 4 * self.batch_size:
-                        if not put(batches, (bufs, items)):
+                        if not put(batches, (bufs, views, items)):
                             return
                         bufs, items, slot = None, [], 0
                         model_slots[:] = [0] * len(self._models)
@@ -420,8 +434,8 @@ class Scanner:
                     break
                 if isinstance(item, _Failure):
                     raise item.exc
-                bufs, items = item
-                infer(bufs, items)
+                bufs, views, items = item
+                infer(views, items)
                 free.put(bufs)
                 last = items[-1][0][1]
                 if progress is not None:
@@ -561,13 +575,14 @@ class Scanner:
     ) -> FrameScore:
         """Score frames synchronously (the refinement pass); returns the last one's score."""
         t0 = time.perf_counter()
+        views = self._views(bufs, frames[0])
         geos = [
-            [preprocess_into(f, lm.model.manifest.input, bufs[mi][k]) for mi, lm in enumerate(self._models)]
+            [preprocess_into(f, lm.model.manifest.input, views[mi][k]) for mi, lm in enumerate(self._models)]
             for k, f in enumerate(frames)
         ]
         stage["preprocess"] += time.perf_counter() - t0
         scores = [FrameScore(f.index, f.time) for f in frames]
-        self._run_models(bufs, geos, scores, stage)  # type: ignore[arg-type]
+        self._run_models(views, geos, scores, stage)  # type: ignore[arg-type]
         out.extend(scores)
         return scores[-1]
 

@@ -18,6 +18,13 @@ Pad modes:
 - ``letterbox``: the frame is resized to fit, keeping its aspect ratio, and centred.
 - ``stretch``: the frame is resized to the target size, aspect ratio not kept.
 
+``trim_multiple`` (with ``pad_bottom_right``, for models that accept any input height and
+width that is a multiple of it): the canvas is cut down to the smallest multiple that holds
+the frame's content, so a portrait 9:16 frame feeds a 320x192 tensor instead of 320x320 with
+140 columns of padding. Values are those of the full canvas, cropped (same scale, same
+geometry); the model sees less padding, which moves its scores a little (validated per model:
+``models/build_trim.py``). Ultralytics' own predictor does the same (``LetterBox(auto=True)``).
+
 ``preprocess_reference`` is a plain NumPy implementation of the same maths, used by the
 tests.
 """
@@ -62,6 +69,7 @@ class InputSpec:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     resize: ResizeMode = ResizeMode.STRETCH
     pad_value: float = 0.0
+    trim_multiple: int = 0  # 0: the full canvas; N: cut it to a multiple of N (see the module doc)
 
     def __post_init__(self) -> None:
         if self.layout not in _LAYOUTS:
@@ -73,6 +81,10 @@ class InputSpec:
         if any(s == 0 for s in self.std):
             raise ConfigError(f"input std must not contain 0: {self.std}")
         object.__setattr__(self, "resize", ResizeMode(self.resize))
+        if self.trim_multiple < 0:
+            raise ConfigError(f"input trim_multiple must be >= 0: {self.trim_multiple}")
+        if self.trim_multiple and self.resize is not ResizeMode.PAD_BOTTOM_RIGHT:
+            raise ConfigError(f"input trim_multiple needs resize 'pad_bottom_right', not {self.resize.value!r}")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -83,6 +95,36 @@ class InputSpec:
 
     def empty_batch(self, n: int) -> np.ndarray:
         return np.zeros((n, *self.shape), np.float32)
+
+    def size_for(self, frame_w: int, frame_h: int) -> tuple[int, int]:
+        """(width, height) of the tensor for an upright ``frame_w x frame_h`` frame: the model's
+        size, or with ``trim_multiple`` the part of the canvas that holds the frame, rounded up."""
+        if not self.trim_multiple:
+            return self.width, self.height
+        p = plan(self, frame_w, frame_h)
+        m = self.trim_multiple
+
+        def need(n: int, scale: float, full: int) -> int:
+            # destination pixels d whose first tap (d + 0.5) * scale - 0.5 falls before source
+            # pixel n: content, or content blended with padding at the border
+            touched = math.ceil((n + 0.5) / scale - 0.5 - 1e-9)
+            return min(full, max(m, math.ceil(touched / m) * m))
+
+        return need(frame_w, p.scale_x, self.width), need(frame_h, p.scale_y, self.height)
+
+    def shape_for(self, frame_w: int, frame_h: int) -> tuple[int, int, int]:
+        """Per-image tensor shape for an upright ``frame_w x frame_h`` frame (see ``size_for``)."""
+        w, h = self.size_for(frame_w, frame_h)
+        return (3, h, w) if self.layout == "NCHW" else (h, w, 3)
+
+
+def batch_view(batch: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A C-contiguous ``[N, *shape]`` view on the start of a full-size ``[N, ...]`` batch buffer
+    (``shape`` no larger than the buffer's per-image shape): trimmed tensors reuse the buffers."""
+    if tuple(batch.shape[1:]) == tuple(shape):
+        return batch
+    n = batch.shape[0]
+    return batch.reshape(-1)[: n * math.prod(shape)].reshape(n, *shape)
 
 
 @dataclass(frozen=True)
@@ -249,9 +291,10 @@ def _preprocess_kernel(
 def preprocess_into(frame: YuvFrame, spec: InputSpec, out: np.ndarray) -> Geometry:
     """Write the model input for ``frame`` into ``out`` (one slot of a batch) and return the
     geometry that maps model coordinates back to the upright frame."""
-    if out.shape != spec.shape or out.dtype != np.float32:
-        raise ValueError(f"output slot must be float32 {spec.shape}: {out.shape = }, {out.dtype = }")
     up_w, up_h = frame.upright_size
+    want = spec.shape_for(up_w, up_h)
+    if out.shape != want or out.dtype != np.float32:
+        raise ValueError(f"output slot must be float32 {want}: {out.shape = }, {out.dtype = }")
     p = plan(spec, up_w, up_h)
     x0s, x1s, axs = _taps(spec.width, p.off_x, p.content_w, p.scale_x, p.limit_x)
     y0s, y1s, ays = _taps(spec.height, p.off_y, p.content_h, p.scale_y, p.limit_y)
@@ -321,6 +364,8 @@ def preprocess_reference(frame: YuvFrame, spec: InputSpec) -> tuple[np.ndarray, 
     img[~inside] = spec.pad_value
     img = img[..., list(_CHANNELS[spec.channels])]
     img = (img * spec.scale - np.asarray(spec.mean)) / np.asarray(spec.std)
+    tw, th = spec.size_for(up_w, up_h)
+    img = img[:th, :tw]
     if spec.layout == "NCHW":
         img = img.transpose(2, 0, 1)
     return img.astype(np.float32), p.geometry(up_w, up_h)

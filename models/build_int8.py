@@ -402,7 +402,7 @@ def decode_frames(path: Path, spec: InputSpec, name: str = "") -> FrameSet:
     try:
         stream = select_video_stream(container, src.name)
         for frame in FrameDecoder(container, stream, make_sampler(all_frames=True)):
-            slot = spec.empty_batch(1)
+            slot = np.zeros((1, *spec.shape_for(*frame.upright_size)), np.float32)
             geos.append(preprocess_into(frame, spec, slot[0]))
             inputs.append(slot[0])
             names.append(f"{name or path.stem}@{frame.time:.2f}")
@@ -500,13 +500,20 @@ def detect(model: OnnxModel, frames: FrameSet, batch_size: int = 8) -> list[Dete
 def compare(reference: OnnxModel, candidate: OnnxModel, frames: FrameSet) -> Validation:
     """Validate ``candidate`` against ``reference`` on ``frames``."""
     labels = [lab.name for lab in reference.manifest.labels]
-    ref_dets, cand_dets = detect(reference, frames), detect(candidate, frames)
+    return tally(frames.names, detect(reference, frames), detect(candidate, frames), labels)
+
+
+def tally(
+    names: Sequence[str], ref_dets: Sequence[Detections], cand_dets: Sequence[Detections], labels: Sequence[str]
+) -> Validation:
+    """Match each frame's candidate detections to its reference detections (``match``) and
+    sum up: agreement, recall, precision, score drift, per class, and every disagreement."""
     n_ref = n_cand = n_match = 0
     drifts: list[float] = []
     ious: list[float] = []
     per_class: dict[str, dict[str, int]] = {}
     notes: list[str] = []
-    for name, r, c in zip(frames.names, ref_dets, cand_dets):
+    for name, r, c in zip(names, ref_dets, cand_dets):
         pairs = match(r, c)
         n_ref, n_cand, n_match = n_ref + len(r), n_cand + len(c), n_match + len(pairs)
         for i, j, v in pairs:
@@ -525,7 +532,7 @@ def compare(reference: OnnxModel, candidate: OnnxModel, frames: FrameSet) -> Val
                 notes.append(f"{name}: extra {labels[c.class_id[k]]} {c.score[k]:.3f}")
     union = n_ref + n_cand - n_match
     return Validation(
-        frames=len(frames),
+        frames=len(names),
         reference_detections=n_ref,
         candidate_detections=n_cand,
         matched=n_match,

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from tolerances import assert_kernel_close
 
+from framescan.errors import ConfigError
 from framescan.frames import ColorInfo, YuvFrame
-from framescan.preprocess import InputSpec, ResizeMode, plan, preprocess_into, preprocess_reference
+from framescan.preprocess import InputSpec, ResizeMode, batch_view, plan, preprocess_into, preprocess_reference
 
 SIZES = [(1294, 964), (720, 1280), (1280, 720), (33, 17), (17, 33), (1, 1), (2, 2), (5, 3), (320, 320), (640, 2)]
 
@@ -106,3 +107,56 @@ def test_wrong_slot_shape_is_refused() -> None:
     spec = InputSpec("x", 32, 32)
     with pytest.raises(ValueError, match="output slot"):
         preprocess_into(random_frame(8, 8), spec, np.zeros((3, 16, 16), np.float32))
+
+
+@pytest.mark.parametrize("w,h", SIZES)
+@pytest.mark.parametrize("rotation", [0, 90])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_trimmed_canvas_is_the_full_canvas_cropped(w: int, h: int, rotation: int, layout: str) -> None:
+    """A trimmed canvas holds exactly the full canvas's values where it covers it (same scale,
+    same geometry), kernel and reference alike, and the content never reaches past it."""
+    frame = random_frame(w, h, rotation, seed=w * 7 + h)
+    full = InputSpec("x", 64, 64, layout, "BGR", resize="pad_bottom_right")
+    trim = InputSpec("x", 64, 64, layout, "BGR", resize="pad_bottom_right", trim_multiple=8)
+    up_w, up_h = frame.upright_size
+    tw, th = trim.size_for(up_w, up_h)
+    assert tw % 8 == 0 and th % 8 == 0 and max(tw, th) == 64
+    p = plan(full, up_w, up_h)
+    assert tw >= min(64, up_w / p.scale_x) and th >= min(64, up_h / p.scale_y)
+    out_full = full.empty_batch(1)
+    geo_full = preprocess_into(frame, full, out_full[0])
+    buf = trim.empty_batch(3)
+    view = batch_view(buf, trim.shape_for(up_w, up_h))
+    assert view.flags.c_contiguous and np.shares_memory(view, buf)
+    geo = preprocess_into(frame, trim, view[1])
+    ref, ref_geo = preprocess_reference(frame, trim)
+    assert geo == ref_geo == geo_full
+    assert_kernel_close(view[1], ref)
+    crop = out_full[0][:, :th, :tw] if layout == "NCHW" else out_full[0][:th, :tw]
+    np.testing.assert_array_equal(view[1], crop)
+    # everything the full canvas has past the trimmed one is padding
+    rest = out_full[0].copy()
+    if layout == "NCHW":
+        rest[:, :th, :tw] = 0
+    else:
+        rest[:th, :tw] = 0
+    assert not rest.any()
+
+
+def test_trimmed_sizes_of_common_shapes() -> None:
+    spec = InputSpec("x", 320, 320, resize="pad_bottom_right", trim_multiple=32)
+    assert spec.size_for(720, 1280) == (192, 320)  # 9:16: 180 columns of content
+    assert spec.size_for(1280, 720) == (320, 192)
+    assert spec.size_for(1080, 1920) == (192, 320)
+    assert spec.size_for(640, 480) == (320, 256)
+    assert spec.size_for(600, 600) == (320, 320)
+    assert spec.size_for(16, 4000) == (32, 320)  # at least one multiple
+    assert InputSpec("x", 320, 320, resize="pad_bottom_right").size_for(720, 1280) == (320, 320)
+
+
+@pytest.mark.parametrize("mode", ["letterbox", "stretch"])
+def test_trim_needs_pad_bottom_right(mode: str) -> None:
+    with pytest.raises(ConfigError, match="trim_multiple"):
+        InputSpec("x", 320, 320, resize=mode, trim_multiple=32)
+    with pytest.raises(ConfigError, match="trim_multiple"):
+        InputSpec("x", 320, 320, resize="pad_bottom_right", trim_multiple=-1)
