@@ -13,7 +13,8 @@ Steps (docs/int8.md has the reasoning and the figures):
    *selection* (ranks the candidate recipes) and *reference* (validates the chosen one).
 2. *Quantisation*: ``onnxruntime.quantization.quantize_static``, QDQ format, activations uint8
    (asymmetric, per tensor), weights int8 (symmetric, per output channel), input height and
-   width pinned to the manifest's. What stays float32 is a rule on the graph
+   width left dynamic like the float32 graph's (``prepare``), so the int8 model also runs on
+   a trimmed canvas (``models/build_trim.py``). What stays float32 is a rule on the graph
    (``Recipe.float_nodes``): the detection head's tail (``tail_nodes``) and the first convs
    of the stem (``stem_nodes``). Candidate recipes: calibration method (MinMax, Percentile,
    Entropy) x tail rule x stem convs; ``choose`` picks one on the selection frames.
@@ -675,10 +676,20 @@ def fix_input_size(model: Any, spec: InputSpec) -> Any:
     return model
 
 
-def prepare(src: Path, dst: Path, spec: InputSpec) -> Path:
-    """The float32 model as it is quantised: input size pinned (``fix_input_size``), then
-    ``quant_pre_process`` (symbolic shape inference + basic graph optimisations, as the ONNX
-    Runtime docs recommend before quantising)."""
+def prepare(src: Path, dst: Path, spec: InputSpec, fixed_size: bool = False) -> Path:
+    """The float32 model as it is quantised.
+
+    By default the graph as it is: its input height and width stay dynamic, so the int8 model
+    also runs on a trimmed canvas (``InputSpec.trim_multiple``). ``quant_pre_process`` would
+    fold the anchor grid for one size into constants (then any other size fails in an
+    ``Expand``), and its symbolic shape inference does not complete on the dynamic export;
+    quantising without it gave the same validation figures (0.9828 agreement, 0.0186 mean
+    drift) as the pinned build. ``fixed_size``: the earlier build, input size pinned
+    (``fix_input_size``), then ``quant_pre_process`` (symbolic shape inference + basic graph
+    optimisations, as the ONNX Runtime docs recommend before quantising)."""
+    if not fixed_size:
+        shutil.copyfile(src, dst)
+        return dst
     import onnx
     from onnxruntime.quantization import quant_pre_process
 
@@ -927,6 +938,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stems", default=",".join(map(str, STEMS)), help="float32 stem convs to try (default: %(default)s)"
     )
     ap.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT)
+    ap.add_argument(
+        "--fixed-size", action="store_true", help="pin the input size and run quant_pre_process (no trimmed canvas)"
+    )
     ap.add_argument("--bench", action="store_true", help="also measure float32 vs int8 speed")
     ap.add_argument("--bench-only", action="store_true", help="only measure the speed of the built OUT.json")
     ap.add_argument("--bench-seconds", type=float, default=20.0, help="per batch size (default: %(default)s)")
@@ -968,7 +982,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"frames: {len(calibration)} calibration, {len(selection)} selection, {len(reference)} reference "
             f"({time.perf_counter() - t0:.1f} s)"
         )
-        pre = prepare(src, tmp / "prepared.onnx", spec)
+        pre = prepare(src, tmp / "prepared.onnx", spec, fixed_size=args.fixed_size)
         import onnx
 
         graph = onnx.load(str(pre)).graph
@@ -1015,7 +1029,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "float32_tail": recipe.tail,
             "float32_stem_convs": recipe.stem,
             "float32_nodes": len(float_nodes),
-            "input_size_fixed": [spec.height, spec.width],
+            "input_size": [spec.height, spec.width] if args.fixed_size else "dynamic (as the float32 graph)",
             "chosen_on": f"{len(selection)} selection frames, from {len(recipes)} recipes",
             "built_by": "models/build_int8.py (see docs/int8.md)",
         }

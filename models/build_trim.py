@@ -1,6 +1,7 @@
 """Validate a trimmed-canvas variant of a model manifest and write its manifest.
 
     python models/build_trim.py [--manifest models/nudenet-320n.json] [--multiple 32]
+    python models/build_trim.py --manifest models/nudenet-320n-int8.json --reference models/nudenet-320n.json
 
 A detector that pads frames to a square canvas (``pad_bottom_right``: NudeNet's own
 preprocessing) spends most of its work on padding for portrait or landscape video: a 9:16
@@ -11,11 +12,14 @@ holds the frame (``InputSpec.trim_multiple``; 320x192 for 9:16): same weights, s
 same geometry, ~40% less compute. The model then sees less padding, which moves its scores a
 little, so the variant is offered only after the same validation as the int8 model
 (``models/build_int8.py``): on generated clips of several sizes and aspect ratios (the int8
-build's calibration, selection and reference clips: none of them tunes anything here), every
+build's calibration, selection and reference clips: none of them tunes anything here; for
+the int8 model only the reference clips, as its build chose on the others), every
 detection of the full canvas must be matched by one of the trimmed canvas (same class, IoU
 >= 0.5); ``agreement = matched / (matched + missed + extra)`` must reach ``--min-agreement``
 (0.95). The manifest (``<manifest>-trim.json``) points at the same ONNX file and records the
 figures in its ``validation`` field; below the bar nothing is written (a stale one is removed).
+``--reference``: validate against another model on the full canvas (the int8 variant on a
+trimmed canvas is checked against the float32 model, not against the int8 model).
 """
 
 from __future__ import annotations
@@ -102,6 +106,7 @@ def validate(
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--manifest", default=str(DEFAULT_MANIFEST), help="model manifest (default: %(default)s)")
+    ap.add_argument("--reference", default=None, help="model on the full canvas to match (default: --manifest)")
     ap.add_argument("--multiple", type=int, default=DEFAULT_MULTIPLE, help="canvas multiple (default: %(default)s)")
     ap.add_argument("--out", default=None, help="manifest to write (default: <manifest>-trim.json)")
     ap.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT)
@@ -113,9 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = json.loads(manifest_path.read_text())
     out = Path(args.out).resolve() if args.out else manifest_path.with_name(manifest_path.stem + "-trim.json")
     name = out.stem
-    full = OnnxModel(load_manifest(manifest_path), threads=args.threads)
-    if not accepts_any_size(full):
-        print(f"{full.name}: the graph's input size is fixed; a trimmed canvas cannot run", file=sys.stderr)
+    full = OnnxModel(load_manifest(Path(args.reference or manifest_path).resolve()), threads=args.threads)
+    source = OnnxModel(load_manifest(manifest_path), threads=args.threads)
+    if not accepts_any_size(source):
+        print(f"{source.name}: the graph's input size is fixed; a trimmed canvas cannot run", file=sys.stderr)
         return 1
     try:
         data = trim_manifest(base, name, args.multiple, {})
@@ -123,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as ex:
         print(f"{full.name}: {ex}", file=sys.stderr)
         return 1
-    clips = [*calibration_clips(), *selection_clips(), *reference_clips()]
+    # an int8 model's build saw the calibration and selection clips: validate it on the reference clips only
+    quantized = "quantization" in base
+    clips = [*([] if quantized else [*calibration_clips(), *selection_clips()]), *reference_clips()]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="framescan-trim-") as tmp:
         v, shapes = validate(full, trimmed, clips, Path(tmp))
@@ -143,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         **v.summary(),
         "min_agreement": args.min_agreement,
         "match_rule": "same class, IoU >= 0.5; agreement = matched / (matched + missed + extra)",
-        "reference": f"{base.get('name')} on the full canvas, same frames",
+        "reference_model": full.name,
+        "reference_model_sha256": full.manifest.sha256,
+        "reference": f"{full.name} on the full canvas, same frames",
         "clips": [f"{c.name} {c.width}x{c.height}" for c in clips],
     }
     out.write_text(json.dumps(trim_manifest(base, name, args.multiple, validation), indent=2) + "\n")
