@@ -225,20 +225,73 @@ def _fetch(y, u, v, ux, uy, up_w, up_h, rotation, mirror, pad_y):
 
 
 @kernel()
+def _upright_kernel(y, u, v, coef, x0s, x1s, axs, y0s, y1s, ays, rows, cols, bgr, mul, add, nchw, out):
+    """The bulk of an upright, unmirrored frame: output rows ``rows[0]:rows[1]`` x columns
+    ``cols[0]:cols[1]``, where all four taps are inside the frame. No branch in the inner loop:
+    row views and chroma columns hoisted, the bilinear blend done separably (x, then y)."""
+    ys, yo, cs, rv, gu, gv, bu = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6]
+    ci0 = 2 if bgr else 0
+    ci2 = 0 if bgr else 2
+    for dy in range(rows[0], rows[1]):
+        ay = ays[dy]
+        by = np.float32(1.0) - ay
+        ya = y[y0s[dy]]
+        yb = y[y1s[dy]]
+        ua = u[y0s[dy] >> 1]
+        ub = u[y1s[dy] >> 1]
+        va = v[y0s[dy] >> 1]
+        vb = v[y1s[dy] >> 1]
+        for dx in range(cols[0], cols[1]):
+            x0 = x0s[dx]
+            x1 = x1s[dx]
+            c0 = x0 >> 1
+            c1 = x1 >> 1
+            ax = axs[dx]
+            bx = np.float32(1.0) - ax
+            lum = (np.float32(ya[x0]) * bx + np.float32(ya[x1]) * ax) * by + (
+                np.float32(yb[x0]) * bx + np.float32(yb[x1]) * ax
+            ) * ay
+            cb = (np.float32(ua[c0]) * bx + np.float32(ua[c1]) * ax) * by + (
+                np.float32(ub[c0]) * bx + np.float32(ub[c1]) * ax
+            ) * ay
+            cr = (np.float32(va[c0]) * bx + np.float32(va[c1]) * ax) * by + (
+                np.float32(vb[c0]) * bx + np.float32(vb[c1]) * ax
+            ) * ay
+            lum = (lum - yo) * ys
+            cb = (cb - 128.0) * cs
+            cr = (cr - 128.0) * cs
+            r = min(max(lum + rv * cr, 0.0), 255.0)
+            g = min(max(lum - gu * cb - gv * cr, 0.0), 255.0)
+            b = min(max(lum + bu * cb, 0.0), 255.0)
+            if nchw:
+                out[ci0, dy, dx] = r * mul[ci0] + add[ci0]
+                out[1, dy, dx] = g * mul[1] + add[1]
+                out[ci2, dy, dx] = b * mul[ci2] + add[ci2]
+            else:
+                out[dy, dx, ci0] = r * mul[ci0] + add[ci0]
+                out[dy, dx, 1] = g * mul[1] + add[1]
+                out[dy, dx, ci2] = b * mul[ci2] + add[ci2]
+
+
+@kernel()
 def _preprocess_kernel(
     y, u, v, rotation, mirror, up_w, up_h, coef, pad_y, pad,
     x0s, x1s, axs, y0s, y1s, ays, off_x, off_y, content_w, content_h,
-    bgr, mul, add, nchw, out,
+    bgr, mul, add, nchw, rows, cols, out,
 ):  # fmt: skip
+    """Every output pixel outside ``rows`` x ``cols`` (the region ``_upright_kernel`` wrote)."""
     tw = out.shape[2] if nchw else out.shape[1]
     th = out.shape[1] if nchw else out.shape[0]
     ys, yo, cs, rv, gu, gv, bu = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6]
     for dy in range(th):
         inside_y = off_y <= dy < off_y + content_h
+        in_rows = rows[0] <= dy < rows[1]
         y0 = y0s[dy]
         y1 = y1s[dy]
         ay = ays[dy]
         for dx in range(tw):
+            if in_rows and cols[0] <= dx < cols[1]:
+                continue
             if inside_y and off_x <= dx < off_x + content_w:
                 x0 = x0s[dx]
                 x1 = x1s[dx]
@@ -300,12 +353,31 @@ def preprocess_into(frame: YuvFrame, spec: InputSpec, out: np.ndarray) -> Geomet
     y0s, y1s, ays = _taps(spec.height, p.off_y, p.content_h, p.scale_y, p.limit_y)
     coef, pad_y = _colour(spec, frame)
     mul, add = _affine(spec)
+    bgr, nchw = spec.channels == "BGR", spec.layout == "NCHW"
+    if frame.rotation == 0 and not frame.mirror:
+        rows = _span(y0s, y1s, p.off_y, p.content_h, up_h)
+        cols = _span(x0s, x1s, p.off_x, p.content_w, up_w)
+        if rows[1] > rows[0] and cols[1] > cols[0]:
+            _upright_kernel(frame.y, frame.u, frame.v, coef, x0s, x1s, axs, y0s, y1s, ays, rows, cols, bgr, mul, add,
+                            nchw, out)  # fmt: skip
+    else:
+        rows = cols = np.zeros(2, np.int64)
     _preprocess_kernel(
         frame.y, frame.u, frame.v, frame.rotation, frame.mirror, up_w, up_h, coef, np.float32(pad_y),
         np.float32(spec.pad_value), x0s, x1s, axs, y0s, y1s, ays, p.off_x, p.off_y, p.content_w,
-        p.content_h, spec.channels == "BGR", mul, add, spec.layout == "NCHW", out,
+        p.content_h, bgr, mul, add, nchw, rows, cols, out,
     )  # fmt: skip
     return p.geometry(up_w, up_h)
+
+
+def _span(i0s: np.ndarray, i1s: np.ndarray, off: int, count: int, limit: int) -> np.ndarray:
+    """[first, end) of the destination pixels along one axis whose two taps are both inside the
+    frame (``limit`` pixels) and that lie in the content: one run, as the taps increase."""
+    d = np.arange(i0s.size)
+    ok = np.flatnonzero((d >= off) & (d < off + count) & (i1s < limit) & (i0s >= 0))
+    if ok.size == 0:
+        return np.zeros(2, np.int64)
+    return np.array([ok[0], ok[-1] + 1], np.int64)
 
 
 # --------------------------------------------------------------------------- reference
