@@ -336,6 +336,7 @@ class Scanner:
         def run_preprocess() -> None:
             bufs: list[np.ndarray] | None = None
             views: list[np.ndarray] = []  # bufs' tensors shaped for this batch's frames
+            views_for = (0, 0)  # the upright frame size they were shaped for
             # (index, time) only: the decoded frame is released as soon as it is preprocessed,
             # so the decoder's buffer pool does not grow with the batches in flight. A
             # near-duplicate frame has no geometries: it reuses the last scored frame's result.
@@ -355,17 +356,19 @@ class Scanner:
                     frame: YuvFrame = item
                     if not rotation:
                         rotation.append((frame.rotation, frame.mirror))
-                    if bufs is not None and [v.shape for v in self._views(bufs, frame)] != [v.shape for v in views]:
-                        # the frame size changed and a trimmed tensor's shape with it: new batch
-                        if not put(batches, (bufs, views, items)):
-                            return
-                        bufs, items, slot = None, [], 0
-                        model_slots[:] = [0] * len(self._models)
+                    if bufs is not None and frame.upright_size != views_for:
+                        # the frame size changed; if a trimmed tensor's shape changed with it: new batch
+                        if [v.shape for v in self._views(bufs, frame)] != [v.shape for v in views]:
+                            if not put(batches, (bufs, views, items)):
+                                return
+                            bufs, items, slot = None, [], 0
+                            model_slots[:] = [0] * len(self._models)
+                        views_for = frame.upright_size
                     if bufs is None:
                         bufs = get(free)
                         if bufs is None:
                             return
-                        views = self._views(bufs, frame)
+                        views, views_for = self._views(bufs, frame), frame.upright_size
                     t0 = time.perf_counter()
                     geos: list[Geometry | None] | None = None
                     if not duplicate(frame):

@@ -395,21 +395,27 @@ def mini_reference_clips() -> list[ClipSpec]:
 
 def decode_frames(path: Path, spec: InputSpec, name: str = "") -> FrameSet:
     """Every frame of a clip, decoded and preprocessed exactly as ``Scanner`` does."""
+    return decode_frame_sets(path, [spec], name)[0]
+
+
+def decode_frame_sets(path: Path, specs: Sequence[InputSpec], name: str = "") -> list[FrameSet]:
+    """``decode_frames`` for several input specs at once (one decode, one ``FrameSet`` each)."""
     src = as_source(path)
     container = open_container(src)
-    inputs: list[np.ndarray] = []
-    geos: list[Geometry] = []
+    inputs: list[list[np.ndarray]] = [[] for _ in specs]
+    geos: list[list[Geometry]] = [[] for _ in specs]
     names: list[str] = []
     try:
         stream = select_video_stream(container, src.name)
         for frame in FrameDecoder(container, stream, make_sampler(all_frames=True)):
-            slot = np.zeros((1, *spec.shape_for(*frame.upright_size)), np.float32)
-            geos.append(preprocess_into(frame, spec, slot[0]))
-            inputs.append(slot[0])
+            for spec, ins, gs in zip(specs, inputs, geos):
+                slot = np.zeros((1, *spec.shape_for(*frame.upright_size)), np.float32)
+                gs.append(preprocess_into(frame, spec, slot[0]))
+                ins.append(slot[0])
             names.append(f"{name or path.stem}@{frame.time:.2f}")
     finally:
         container.close()
-    return FrameSet(np.stack(inputs), geos, names)
+    return [FrameSet(np.stack(ins), gs, list(names)) for ins, gs in zip(inputs, geos)]
 
 
 def make_frames(clips: Sequence[ClipSpec], spec: InputSpec, workdir: Path) -> FrameSet:

@@ -42,7 +42,7 @@ from build_int8 import (  # noqa: E402
     THREADS,
     ClipSpec,
     calibration_clips,
-    decode_frames,
+    decode_frame_sets,
     detect,
     reference_clips,
     selection_clips,
@@ -94,8 +94,7 @@ def validate(
         path = write_clip(
             workdir / f"{c.name}.mp4", width=c.width, height=c.height, seconds=c.seconds, fps=c.fps, shots=c.shots
         )
-        a = decode_frames(path, full.manifest.input, c.name)
-        b = decode_frames(path, trimmed.manifest.input, c.name)
+        a, b = decode_frame_sets(path, [full.manifest.input, trimmed.manifest.input], c.name)
         names += a.names
         ref += detect(full, a)
         cand += detect(trimmed, b)
