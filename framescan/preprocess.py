@@ -296,25 +296,11 @@ def _preprocess_kernel(
                 x0 = x0s[dx]
                 x1 = x1s[dx]
                 ax = axs[dx]
-                if rotation == 0 and not mirror and x1 < up_w and y1 < up_h:
-                    # fast path: upright frame, all four taps inside it (most pixels)
-                    a0 = np.float32(y[y0, x0])
-                    a1 = np.float32(y[y0, x1])
-                    a2 = np.float32(y[y1, x0])
-                    a3 = np.float32(y[y1, x1])
-                    b0 = np.float32(u[y0 >> 1, x0 >> 1])
-                    b1 = np.float32(u[y0 >> 1, x1 >> 1])
-                    b2 = np.float32(u[y1 >> 1, x0 >> 1])
-                    b3 = np.float32(u[y1 >> 1, x1 >> 1])
-                    c0 = np.float32(v[y0 >> 1, x0 >> 1])
-                    c1 = np.float32(v[y0 >> 1, x1 >> 1])
-                    c2 = np.float32(v[y1 >> 1, x0 >> 1])
-                    c3 = np.float32(v[y1 >> 1, x1 >> 1])
-                else:
-                    a0, b0, c0 = _fetch(y, u, v, x0, y0, up_w, up_h, rotation, mirror, pad_y)
-                    a1, b1, c1 = _fetch(y, u, v, x1, y0, up_w, up_h, rotation, mirror, pad_y)
-                    a2, b2, c2 = _fetch(y, u, v, x0, y1, up_w, up_h, rotation, mirror, pad_y)
-                    a3, b3, c3 = _fetch(y, u, v, x1, y1, up_w, up_h, rotation, mirror, pad_y)
+                # (an upright frame's pixels with all four taps inside are _upright_kernel's)
+                a0, b0, c0 = _fetch(y, u, v, x0, y0, up_w, up_h, rotation, mirror, pad_y)
+                a1, b1, c1 = _fetch(y, u, v, x1, y0, up_w, up_h, rotation, mirror, pad_y)
+                a2, b2, c2 = _fetch(y, u, v, x0, y1, up_w, up_h, rotation, mirror, pad_y)
+                a3, b3, c3 = _fetch(y, u, v, x1, y1, up_w, up_h, rotation, mirror, pad_y)
                 w0 = (1.0 - ax) * (1.0 - ay)
                 w1 = ax * (1.0 - ay)
                 w2 = (1.0 - ax) * ay
