@@ -1,10 +1,14 @@
 """Fused preprocessing: YUV 4:2:0 planes -> model input tensor, in one Numba pass per frame.
 
-For every output pixel the kernel walks back to (at most) four source pixels of the
-*upright* frame (the display-matrix rotation is applied by index arithmetic), converts
-each from YUV to RGB with the stream's matrix and range, interpolates bilinearly, applies
-the model's pad mode and ``(pixel * scale - mean) / std``, and writes the value in the
-model's channel order and layout straight into a slot of a preallocated batch tensor.
+Each output pixel is a bilinear blend of (at most) four source pixels of the *upright*
+frame; the display-matrix rotation and mirror are folded into the source indices, so the
+kernel reads the decoder's planes as they are. The blend is separable and runs in source
+coordinates: per output line, two source rows are blended over their whole width (contiguous,
+vectorised), then each output pixel gathers its two columns from that row. Y, U and V are
+interpolated (chroma nearest per tap), converted to RGB with the stream's matrix and range,
+clamped, normalised as ``(pixel * scale - mean) / std`` and written in the model's channel
+order and layout straight into a slot of a preallocated batch tensor. Tap indices and
+weights are computed once per (model input, frame size, rotation, colour).
 No full-size RGB frame is ever made.
 
 Resize follows OpenCV's ``INTER_LINEAR`` (half-pixel centres, edge clamp, no
@@ -31,6 +35,7 @@ tests.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from enum import Enum
@@ -39,7 +44,7 @@ import numpy as np
 
 from ._jit import kernel
 from .errors import ConfigError
-from .frames import Geometry, YuvFrame
+from .frames import ColorInfo, Geometry, YuvFrame
 
 
 class ResizeMode(str, Enum):
@@ -176,11 +181,11 @@ def _taps(n_dst: int, off: int, count: int, scale: float, limit: int) -> tuple[n
     return i0, i1, a.astype(np.float32)
 
 
-def _colour(spec: InputSpec, frame: YuvFrame) -> tuple:
-    """Coefficients of YUV -> RGB for the frame, and the pad colour as YUV."""
-    kr, kb = _MATRIX[frame.color.matrix]
+def _colour(spec: InputSpec, color: ColorInfo) -> tuple:
+    """Coefficients of YUV -> RGB for frames in ``color``, and the pad colour as YUV."""
+    kr, kb = _MATRIX[color.matrix]
     kg = 1.0 - kr - kb
-    if frame.color.full_range:
+    if color.full_range:
         ys, yo, cs = 1.0, 0.0, 1.0
     else:
         ys, yo, cs = 255.0 / 219.0, 16.0, 255.0 / 224.0
@@ -200,170 +205,182 @@ def _affine(spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     return mul, add
 
 
-@kernel(inline="always")  # Numba-IR inlining: LLVM left the call out of line (8x slower)
-def _fetch(y, u, v, ux, uy, up_w, up_h, rotation, mirror, pad_y):
-    """(Y, U, V) of upright pixel (ux, uy), chroma nearest; the pad colour outside the frame."""
-    if ux >= up_w or uy >= up_h:
-        return pad_y, 128.0, 128.0
-    if mirror:
-        ux = up_w - 1 - ux
+@kernel(inline="always")
+def _blend_rows(y, u, v, s0, s1, a, pad_y, ty, tu, tv):
+    """Source rows ``s0`` and ``s1`` blended ``(1 - a, a)`` into ``ty`` (luma) and ``tu``/``tv``
+    (chroma, the rows holding them); a row index past the frame is a row of the pad colour."""
     h = y.shape[0]
-    w = y.shape[1]
-    if rotation == 90:
-        sx = w - 1 - uy
-        sy = ux
-    elif rotation == 180:
-        sx = w - 1 - ux
-        sy = h - 1 - uy
-    elif rotation == -90:
-        sx = uy
-        sy = h - 1 - ux
+    b = np.float32(1.0) - a
+    if s0 >= h:  # (then s1 >= h too: taps increase, and only the bottom/right is padded)
+        ty[: y.shape[1]] = pad_y
+        tu[: u.shape[1]] = 128.0
+        tv[: u.shape[1]] = 128.0
+    elif s1 >= h:
+        ya, ua, va = y[s0], u[s0 >> 1], v[s0 >> 1]
+        py = pad_y * a
+        pc = np.float32(128.0) * a
+        for x in range(y.shape[1]):
+            ty[x] = np.float32(ya[x]) * b + py
+        for c in range(u.shape[1]):
+            tu[c] = np.float32(ua[c]) * b + pc
+            tv[c] = np.float32(va[c]) * b + pc
     else:
-        sx = ux
-        sy = uy
-    return np.float32(y[sy, sx]), np.float32(u[sy >> 1, sx >> 1]), np.float32(v[sy >> 1, sx >> 1])
-
-
-@kernel()
-def _upright_kernel(y, u, v, coef, x0s, x1s, axs, y0s, y1s, ays, rows, cols, bgr, mul, add, nchw, out):
-    """The bulk of an upright, unmirrored frame: output rows ``rows[0]:rows[1]`` x columns
-    ``cols[0]:cols[1]``, where all four taps are inside the frame. No branch in the inner loop:
-    row views and chroma columns hoisted, the bilinear blend done separably (x, then y)."""
-    ys, yo, cs, rv, gu, gv, bu = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6]
-    ci0 = 2 if bgr else 0
-    ci2 = 0 if bgr else 2
-    for dy in range(rows[0], rows[1]):
-        ay = ays[dy]
-        by = np.float32(1.0) - ay
-        ya = y[y0s[dy]]
-        yb = y[y1s[dy]]
-        ua = u[y0s[dy] >> 1]
-        ub = u[y1s[dy] >> 1]
-        va = v[y0s[dy] >> 1]
-        vb = v[y1s[dy] >> 1]
-        for dx in range(cols[0], cols[1]):
-            x0 = x0s[dx]
-            x1 = x1s[dx]
-            c0 = x0 >> 1
-            c1 = x1 >> 1
-            ax = axs[dx]
-            bx = np.float32(1.0) - ax
-            lum = (np.float32(ya[x0]) * bx + np.float32(ya[x1]) * ax) * by + (
-                np.float32(yb[x0]) * bx + np.float32(yb[x1]) * ax
-            ) * ay
-            cb = (np.float32(ua[c0]) * bx + np.float32(ua[c1]) * ax) * by + (
-                np.float32(ub[c0]) * bx + np.float32(ub[c1]) * ax
-            ) * ay
-            cr = (np.float32(va[c0]) * bx + np.float32(va[c1]) * ax) * by + (
-                np.float32(vb[c0]) * bx + np.float32(vb[c1]) * ax
-            ) * ay
-            lum = (lum - yo) * ys
-            cb = (cb - 128.0) * cs
-            cr = (cr - 128.0) * cs
-            r = min(max(lum + rv * cr, 0.0), 255.0)
-            g = min(max(lum - gu * cb - gv * cr, 0.0), 255.0)
-            b = min(max(lum + bu * cb, 0.0), 255.0)
-            if nchw:
-                out[ci0, dy, dx] = r * mul[ci0] + add[ci0]
-                out[1, dy, dx] = g * mul[1] + add[1]
-                out[ci2, dy, dx] = b * mul[ci2] + add[ci2]
-            else:
-                out[dy, dx, ci0] = r * mul[ci0] + add[ci0]
-                out[dy, dx, 1] = g * mul[1] + add[1]
-                out[dy, dx, ci2] = b * mul[ci2] + add[ci2]
+        ya, ua, va = y[s0], u[s0 >> 1], v[s0 >> 1]
+        yb, ub, vb = y[s1], u[s1 >> 1], v[s1 >> 1]
+        for x in range(y.shape[1]):
+            ty[x] = np.float32(ya[x]) * b + np.float32(yb[x]) * a
+        for c in range(u.shape[1]):
+            tu[c] = np.float32(ua[c]) * b + np.float32(ub[c]) * a
+            tv[c] = np.float32(va[c]) * b + np.float32(vb[c]) * a
 
 
 @kernel()
 def _preprocess_kernel(
-    y, u, v, rotation, mirror, up_w, up_h, coef, pad_y, pad,
-    x0s, x1s, axs, y0s, y1s, ays, off_x, off_y, content_w, content_h,
-    bgr, mul, add, nchw, rows, cols, out,
+    y, u, v, transpose, ls0, ls1, la, lines, px0, px1, pc0, pc1, pa, span, coef, pad_y, padv, bgr, mul, add, nchw,
+    out,
 ):  # fmt: skip
-    """Every output pixel outside ``rows`` x ``cols`` (the region ``_upright_kernel`` wrote)."""
-    tw = out.shape[2] if nchw else out.shape[1]
-    th = out.shape[1] if nchw else out.shape[0]
+    """Separable resampling in source coordinates, one output line at a time.
+
+    A *line* is an output row (rotation 0/180) or column (``transpose``: rotation +-90): it
+    maps to two source rows (``ls0``/``ls1``, weight ``la``), blended over the whole row
+    (contiguous, vectorised); its positions ``span[0]:span[1]`` then gather their two source
+    columns (``px0``/``px1``, chroma ``pc0``/``pc1``, weight ``pa``) from that row, convert to
+    RGB and normalise; lines outside ``lines[0]:lines[1]`` and positions outside ``span`` are
+    padding. Index ``W`` (``CW`` for chroma, ``H`` for rows) stands for the pad colour."""
+    w = y.shape[1]
+    cw = u.shape[1]
     ys, yo, cs, rv, gu, gv, bu = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6]
-    for dy in range(th):
-        inside_y = off_y <= dy < off_y + content_h
-        in_rows = rows[0] <= dy < rows[1]
-        y0 = y0s[dy]
-        y1 = y1s[dy]
-        ay = ays[dy]
-        for dx in range(tw):
-            if in_rows and cols[0] <= dx < cols[1]:
-                continue
-            if inside_y and off_x <= dx < off_x + content_w:
-                x0 = x0s[dx]
-                x1 = x1s[dx]
-                ax = axs[dx]
-                # (an upright frame's pixels with all four taps inside are _upright_kernel's)
-                a0, b0, c0 = _fetch(y, u, v, x0, y0, up_w, up_h, rotation, mirror, pad_y)
-                a1, b1, c1 = _fetch(y, u, v, x1, y0, up_w, up_h, rotation, mirror, pad_y)
-                a2, b2, c2 = _fetch(y, u, v, x0, y1, up_w, up_h, rotation, mirror, pad_y)
-                a3, b3, c3 = _fetch(y, u, v, x1, y1, up_w, up_h, rotation, mirror, pad_y)
-                w0 = (1.0 - ax) * (1.0 - ay)
-                w1 = ax * (1.0 - ay)
-                w2 = (1.0 - ax) * ay
-                w3 = ax * ay
-                yy = ((a0 * w0 + a1 * w1 + a2 * w2 + a3 * w3) - yo) * ys
-                cb = ((b0 * w0 + b1 * w1 + b2 * w2 + b3 * w3) - 128.0) * cs
-                cr = ((c0 * w0 + c1 * w1 + c2 * w2 + c3 * w3) - 128.0) * cs
-                r = min(max(yy + rv * cr, 0.0), 255.0)
-                g = min(max(yy - gu * cb - gv * cr, 0.0), 255.0)
-                b = min(max(yy + bu * cb, 0.0), 255.0)
-            else:
-                r = pad
-                g = pad
-                b = pad
-            c0v = b if bgr else r
-            c2v = r if bgr else b
-            if nchw:
-                out[0, dy, dx] = c0v * mul[0] + add[0]
-                out[1, dy, dx] = g * mul[1] + add[1]
-                out[2, dy, dx] = c2v * mul[2] + add[2]
-            else:
-                out[dy, dx, 0] = c0v * mul[0] + add[0]
-                out[dy, dx, 1] = g * mul[1] + add[1]
-                out[dy, dx, 2] = c2v * mul[2] + add[2]
+    ci0 = 2 if bgr else 0
+    ci2 = 0 if bgr else 2
+    m0, m1, m2, a0, a1, a2 = mul[ci0], mul[1], mul[ci2], add[ci0], add[1], add[ci2]
+    th = out.shape[1] if nchw else out.shape[0]
+    tw = out.shape[2] if nchw else out.shape[1]
+    n_lines = tw if transpose else th
+    n_pos = th if transpose else tw
+    ty = np.empty(w + 1, np.float32)
+    tu = np.empty(cw + 1, np.float32)
+    tv = np.empty(cw + 1, np.float32)
+    ty[w] = pad_y
+    tu[cw] = 128.0
+    tv[cw] = 128.0
+    hy = np.empty(n_pos, np.float32)
+    hu = np.empty(n_pos, np.float32)
+    hv = np.empty(n_pos, np.float32)
+    c0 = np.empty(n_pos, np.float32)  # the line's output channels ci0, 1, ci2
+    c1 = np.empty(n_pos, np.float32)
+    c2 = np.empty(n_pos, np.float32)
+    blk = np.empty((16, 3, n_pos), np.float32)
+    for line in range(n_lines):
+        lo, hi = 0, 0
+        if lines[0] <= line < lines[1]:
+            lo, hi = span[0], min(span[1], n_pos)
+            _blend_rows(y, u, v, ls0[line], ls1[line], la[line], pad_y, ty, tu, tv)
+        # separate loops: gathers, then branch-free arithmetic on contiguous arrays
+        for p in range(lo, hi):
+            ax = pa[p]
+            hy[p] = ty[px0[p]] * (np.float32(1.0) - ax) + ty[px1[p]] * ax
+        for p in range(lo, hi):
+            ax = pa[p]
+            hu[p] = tu[pc0[p]] * (np.float32(1.0) - ax) + tu[pc1[p]] * ax
+            hv[p] = tv[pc0[p]] * (np.float32(1.0) - ax) + tv[pc1[p]] * ax
+        for p in range(lo, hi):
+            lum = (hy[p] - yo) * ys
+            cb = (hu[p] - np.float32(128.0)) * cs
+            cr = (hv[p] - np.float32(128.0)) * cs
+            c0[p] = min(max(lum + rv * cr, np.float32(0.0)), np.float32(255.0)) * m0 + a0
+            c1[p] = min(max(lum - gu * cb - gv * cr, np.float32(0.0)), np.float32(255.0)) * m1 + a1
+            c2[p] = min(max(lum + bu * cb, np.float32(0.0)), np.float32(255.0)) * m2 + a2
+        for p in range(lo):
+            c0[p], c1[p], c2[p] = padv[ci0], padv[1], padv[ci2]
+        for p in range(max(lo, hi), n_pos):
+            c0[p], c1[p], c2[p] = padv[ci0], padv[1], padv[ci2]
+        if nchw and not transpose:
+            o0, o1, o2 = out[ci0, line], out[1, line], out[ci2, line]
+            for p in range(n_pos):
+                o0[p], o1[p], o2[p] = c0[p], c1[p], c2[p]
+        elif nchw:  # columns: gathered 16 at a time, so that stores run along output rows
+            j = line % 16
+            b0, b1, b2 = blk[j, 0], blk[j, 1], blk[j, 2]
+            for p in range(n_pos):
+                b0[p], b1[p], b2[p] = c0[p], c1[p], c2[p]
+            if j == 15 or line == n_lines - 1:
+                for p in range(n_pos):
+                    for k in range(j + 1):
+                        out[ci0, p, line - j + k] = blk[k, 0, p]
+                        out[1, p, line - j + k] = blk[k, 1, p]
+                        out[ci2, p, line - j + k] = blk[k, 2, p]
+        elif not transpose:
+            for p in range(n_pos):
+                out[line, p, ci0], out[line, p, 1], out[line, p, ci2] = c0[p], c1[p], c2[p]
+        else:
+            for p in range(n_pos):
+                out[p, line, ci0], out[p, line, 1], out[p, line, ci2] = c0[p], c1[p], c2[p]
+
+
+def _source_taps(i: np.ndarray, n_up: int, flip: bool, marker: int) -> np.ndarray:
+    """Upright tap indices (``n_up`` pixels, more = padding) as indices into the source axis
+    they map to (reversed when ``flip``); padding becomes ``marker``."""
+    s = (n_up - 1 - i) if flip else i.copy()
+    s[i >= n_up] = marker
+    return s
+
+
+def _first(mask: np.ndarray, default: int) -> int:
+    hit = np.flatnonzero(mask)
+    return int(hit[0]) if hit.size else default
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_args(
+    spec: InputSpec, w: int, h: int, cw: int, rotation: int, mirror: bool, color: ColorInfo
+) -> tuple[tuple, Geometry]:
+    """Everything ``_preprocess_kernel`` needs but the planes and the output, for a ``w x h``
+    source (``cw`` chroma columns) shown with ``rotation``/``mirror``: computed once per stream."""
+    up_w, up_h = (h, w) if rotation in (90, -90) else (w, h)
+    p = plan(spec, up_w, up_h)
+    x0s, x1s, axs = _taps(spec.width, p.off_x, p.content_w, p.scale_x, p.limit_x)
+    y0s, y1s, ays = _taps(spec.height, p.off_y, p.content_h, p.scale_y, p.limit_y)
+    # (taps along the upright x and y axes, where the content is, upright size)
+    xr = (x0s, x1s, axs, p.off_x, p.content_w, up_w)
+    yr = (y0s, y1s, ays, p.off_y, p.content_h, up_h)
+    # Which upright axis runs along source rows (the lines), and whether each axis runs
+    # backwards in the source. Upright (x, y) -> source (sx, sy): 0: (x, y); 180: (w-1-x,
+    # h-1-y); 90: (w-1-y, x); -90: (y, h-1-x); mirror first turns x into up_w-1-x.
+    line, line_flip, pos, pos_flip = {
+        0: (yr, False, xr, mirror),
+        180: (yr, True, xr, not mirror),
+        90: (xr, mirror, yr, True),
+        -90: (xr, not mirror, yr, False),
+    }[rotation]
+    ls0, ls1 = (_source_taps(t, line[5], line_flip, h) for t in line[:2])
+    px0, px1 = (_source_taps(t, pos[5], pos_flip, w) for t in pos[:2])
+    pc0, pc1 = (np.where(t >= w, cw, t >> 1) for t in (px0, px1))
+    # lines / positions whose taps are both padding are the pad colour: written as such
+    lines = np.array([line[3], min(line[3] + line[4], _first(line[0] >= line[5], line[0].size))], np.int64)
+    span = np.array([pos[3], min(pos[3] + pos[4], _first(pos[0] >= pos[5], pos[0].size))], np.int64)
+    coef, pad_y = _colour(spec, color)
+    mul, add = _affine(spec)
+    padv = (np.float32(spec.pad_value) * mul + add).astype(np.float32)
+    args = (
+        rotation in (90, -90), ls0, ls1, line[2], lines, px0, px1, pc0, pc1, pos[2], span, coef, np.float32(pad_y),
+        padv, spec.channels == "BGR", mul, add, spec.layout == "NCHW",
+    )  # fmt: skip
+    for a in args:
+        if isinstance(a, np.ndarray):
+            a.flags.writeable = False
+    return args, p.geometry(up_w, up_h)
 
 
 def preprocess_into(frame: YuvFrame, spec: InputSpec, out: np.ndarray) -> Geometry:
     """Write the model input for ``frame`` into ``out`` (one slot of a batch) and return the
     geometry that maps model coordinates back to the upright frame."""
-    up_w, up_h = frame.upright_size
-    want = spec.shape_for(up_w, up_h)
+    want = spec.shape_for(*frame.upright_size)
     if out.shape != want or out.dtype != np.float32:
         raise ValueError(f"output slot must be float32 {want}: {out.shape = }, {out.dtype = }")
-    p = plan(spec, up_w, up_h)
-    x0s, x1s, axs = _taps(spec.width, p.off_x, p.content_w, p.scale_x, p.limit_x)
-    y0s, y1s, ays = _taps(spec.height, p.off_y, p.content_h, p.scale_y, p.limit_y)
-    coef, pad_y = _colour(spec, frame)
-    mul, add = _affine(spec)
-    bgr, nchw = spec.channels == "BGR", spec.layout == "NCHW"
-    if frame.rotation == 0 and not frame.mirror:
-        rows = _span(y0s, y1s, p.off_y, p.content_h, up_h)
-        cols = _span(x0s, x1s, p.off_x, p.content_w, up_w)
-        if rows[1] > rows[0] and cols[1] > cols[0]:
-            _upright_kernel(frame.y, frame.u, frame.v, coef, x0s, x1s, axs, y0s, y1s, ays, rows, cols, bgr, mul, add,
-                            nchw, out)  # fmt: skip
-    else:
-        rows = cols = np.zeros(2, np.int64)
-    _preprocess_kernel(
-        frame.y, frame.u, frame.v, frame.rotation, frame.mirror, up_w, up_h, coef, np.float32(pad_y),
-        np.float32(spec.pad_value), x0s, x1s, axs, y0s, y1s, ays, p.off_x, p.off_y, p.content_w,
-        p.content_h, bgr, mul, add, nchw, rows, cols, out,
-    )  # fmt: skip
-    return p.geometry(up_w, up_h)
-
-
-def _span(i0s: np.ndarray, i1s: np.ndarray, off: int, count: int, limit: int) -> np.ndarray:
-    """[first, end) of the destination pixels along one axis whose two taps are both inside the
-    frame (``limit`` pixels) and that lie in the content: one run, as the taps increase."""
-    d = np.arange(i0s.size)
-    ok = np.flatnonzero((d >= off) & (d < off + count) & (i1s < limit) & (i0s >= 0))
-    if ok.size == 0:
-        return np.zeros(2, np.int64)
-    return np.array([ok[0], ok[-1] + 1], np.int64)
+    h, w = frame.y.shape
+    args, geometry = _kernel_args(spec, w, h, frame.u.shape[1], frame.rotation, frame.mirror, frame.color)
+    _preprocess_kernel(frame.y, frame.u, frame.v, *args, out)
+    return geometry
 
 
 # --------------------------------------------------------------------------- reference
@@ -403,7 +420,7 @@ def preprocess_reference(frame: YuvFrame, spec: InputSpec) -> tuple[np.ndarray, 
     convert to RGB, normalise. Returns the input tensor slot and the geometry."""
     up_w, up_h = frame.upright_size
     p = plan(spec, up_w, up_h)
-    _, pad_y = _colour(spec, frame)
+    _, pad_y = _colour(spec, frame.color)
     canvas = np.empty((p.limit_y, p.limit_x, 3), np.float64)
     canvas[...] = (pad_y, 128.0, 128.0)
     canvas[:up_h, :up_w] = upright_yuv_reference(frame)
