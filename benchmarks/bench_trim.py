@@ -1,7 +1,7 @@
 """Square vs trimmed canvas, stage by stage, on a 720x1280 (9:16) clip.
 
     python benchmarks/bench_trim.py                       # all three parts, 5 rounds
-    python benchmarks/bench_trim.py --part preprocess --framescan-from /tmp/old-checkout
+    python benchmarks/bench_trim.py --part preprocess --against /tmp/old-checkout
     python benchmarks/bench_trim.py --part inference --manifests models/nudenet-320n-int8.json /tmp/pinned.json
 
 Parts (each interleaved: every round runs every variant once, medians reported):
@@ -10,7 +10,10 @@ Parts (each interleaved: every round runs every variant once, medians reported):
   every-frame scans), ms/frame at batch 8 on the square input (320x320) and, where the graph
   takes any size, on the trimmed one (320x192 for 9:16).
 - ``preprocess``: ``preprocess_into`` ms/frame on 20 decoded frames of the clip, square vs
-  trimmed spec (``--framescan-from`` runs another checkout's kernel, to compare two commits).
+  trimmed spec, upright and (the same planes flagged) rotated 90 degrees as phone clips are
+  stored. ``--against DIR`` loads another checkout's ``framescan.preprocess`` into the same
+  process under another name and interleaves its runs with this one's: on a VM whose speed
+  drifts, only such in-process pairs give a stable ratio.
 - ``scan``: ``Scanner(all_frames=True).scan`` seconds with ``nudenet-320n`` vs
   ``nudenet-320n-trim`` (warm scanners, alternating order).
 
@@ -26,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,28 +74,56 @@ def bench_inference(manifests: Sequence[str], rounds: int, batch: int = 8) -> di
     return _interleaved(runs, rounds)
 
 
-def bench_preprocess(clip: Path, rounds: int) -> dict[str, float]:
+def _other_framescan(checkout: Path) -> Any:
+    """``framescan`` of another checkout, imported as package ``framescan_other``."""
+    import importlib.util
+
+    init = checkout.resolve() / "framescan" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("framescan_other", init, submodule_search_locations=[])
+    assert spec is not None and spec.loader is not None
+    spec.submodule_search_locations.append(str(init.parent))  # type: ignore[union-attr]
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["framescan_other"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def bench_preprocess(clip: Path, rounds: int, against: Path | None = None) -> dict[str, float]:
+    import importlib
+
     import av
 
+    import framescan
     from framescan.decode import to_yuv_frame
     from framescan.models import load_manifest
-    from framescan.preprocess import batch_view, preprocess_into
 
     with av.open(str(clip)) as c:
-        frames = [to_yuv_frame(f, i, 0.0) for i, f in zip(range(20), c.decode(video=0))]
+        decoded = [to_yuv_frame(f, i, 0.0) for i, f in zip(range(20), c.decode(video=0))]
+    packages = {"": framescan} | ({" (against)": _other_framescan(against)} if against else {})
     full = load_manifest("nudenet-320n").input
     runs: dict[str, Callable[[], float]] = {}
-    for label, spec in (("square", full), ("trimmed", dataclasses.replace(full, trim_multiple=32))):
-        out = batch_view(spec.empty_batch(8), spec.shape_for(*frames[0].upright_size))
+    for tag, pkg in packages.items():
+        pre = importlib.import_module(f"{pkg.__name__}.preprocess")
+        fr = importlib.import_module(f"{pkg.__name__}.frames")
+        square = pre.InputSpec(**{f.name: getattr(full, f.name) for f in dataclasses.fields(full) if f.name != "resize"},
+                               resize=full.resize.value)  # fmt: skip
+        for rotation in (0, 90):
+            frames = [
+                fr.YuvFrame(d.y, d.u, d.v, d.index, d.time, rotation, fr.ColorInfo(d.color.matrix, d.color.full_range))
+                for d in decoded
+            ]
+            for label, spec in (("square", square), ("trimmed", dataclasses.replace(square, trim_multiple=32))):
+                out = pre.batch_view(spec.empty_batch(8), spec.shape_for(*frames[0].upright_size))
 
-        def run(spec=spec, out=out) -> float:
-            t = time.perf_counter()
-            for _ in range(5):
-                for i, f in enumerate(frames):
-                    preprocess_into(f, spec, out[i % 8])
-            return (time.perf_counter() - t) * 1000.0 / (5 * len(frames))
+                def run(pre=pre, frames=frames, spec=spec, out=out) -> float:
+                    t = time.perf_counter()
+                    for _ in range(5):
+                        for i, f in enumerate(frames):
+                            pre.preprocess_into(f, spec, out[i % 8])
+                    return (time.perf_counter() - t) * 1000.0 / (5 * len(frames))
 
-        runs[f"preprocess {label} {'x'.join(map(str, out.shape[1:]))} ms/frame"] = run
+                shape = "x".join(map(str, out.shape[1:]))
+                runs[f"preprocess {label} rot{rotation} {shape} ms/frame{tag}"] = run
     return _interleaved(runs, rounds)
 
 
@@ -117,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--manifests", nargs="+", default=["nudenet-320n", "nudenet-320n-int8"])
     ap.add_argument("--framescan-from", default=None, help="import framescan from this checkout")
+    ap.add_argument("--against", type=Path, default=None,
+                    help="preprocess part: also time this checkout's kernel, in the same process")  # fmt: skip
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(args.framescan_from).resolve() if args.framescan_from else ROOT))
     from framescan.bench import default_clip_dir, ensure_clip
@@ -126,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.part in ("all", "inference"):
         results |= bench_inference(args.manifests, args.rounds)
     if args.part in ("all", "preprocess"):
-        results |= bench_preprocess(clip, args.rounds)
+        results |= bench_preprocess(clip, args.rounds, args.against)
     if args.part in ("all", "scan"):
         results |= bench_scan(clip, max(1, args.rounds // 2 * 2 - 1))
     for k, v in results.items():
