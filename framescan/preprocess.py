@@ -205,7 +205,7 @@ def _affine(spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     return mul, add
 
 
-@kernel(inline="always")
+@kernel(inline="always")  # Numba-IR inlining: called once per line from _preprocess_kernel only
 def _blend_rows(y, u, v, s0, s1, a, pad_y, ty, tu, tv):
     """Source rows ``s0`` and ``s1`` blended ``(1 - a, a)`` into ``ty`` (luma) and ``tu``/``tv``
     (chroma, the rows holding them); a row index past the frame is a row of the pad colour."""
@@ -294,27 +294,32 @@ def _preprocess_kernel(
             c0[p], c1[p], c2[p] = padv[ci0], padv[1], padv[ci2]
         for p in range(max(lo, hi), n_pos):
             c0[p], c1[p], c2[p] = padv[ci0], padv[1], padv[ci2]
-        if nchw and not transpose:
-            o0, o1, o2 = out[ci0, line], out[1, line], out[ci2, line]
-            for p in range(n_pos):
-                o0[p], o1[p], o2[p] = c0[p], c1[p], c2[p]
-        elif nchw:  # columns: gathered 16 at a time, so that stores run along output rows
-            j = line % 16
-            b0, b1, b2 = blk[j, 0], blk[j, 1], blk[j, 2]
-            for p in range(n_pos):
-                b0[p], b1[p], b2[p] = c0[p], c1[p], c2[p]
-            if j == 15 or line == n_lines - 1:
+        if not transpose:
+            if nchw:
+                o0, o1, o2 = out[ci0, line], out[1, line], out[ci2, line]
                 for p in range(n_pos):
-                    for k in range(j + 1):
-                        out[ci0, p, line - j + k] = blk[k, 0, p]
-                        out[1, p, line - j + k] = blk[k, 1, p]
-                        out[ci2, p, line - j + k] = blk[k, 2, p]
-        elif not transpose:
+                    o0[p], o1[p], o2[p] = c0[p], c1[p], c2[p]
+            else:
+                for p in range(n_pos):
+                    out[line, p, ci0], out[line, p, 1], out[line, p, ci2] = c0[p], c1[p], c2[p]
+            continue
+        # a line is an output column: gather 16 of them, so that stores run along output rows
+        j = line % 16
+        b0, b1, b2 = blk[j, 0], blk[j, 1], blk[j, 2]
+        for p in range(n_pos):
+            b0[p], b1[p], b2[p] = c0[p], c1[p], c2[p]
+        if j == 15 or line == n_lines - 1:
+            first = line - j
             for p in range(n_pos):
-                out[line, p, ci0], out[line, p, 1], out[line, p, ci2] = c0[p], c1[p], c2[p]
-        else:
-            for p in range(n_pos):
-                out[p, line, ci0], out[p, line, 1], out[p, line, ci2] = c0[p], c1[p], c2[p]
+                for k in range(j + 1):
+                    if nchw:
+                        out[ci0, p, first + k] = blk[k, 0, p]
+                        out[1, p, first + k] = blk[k, 1, p]
+                        out[ci2, p, first + k] = blk[k, 2, p]
+                    else:
+                        out[p, first + k, ci0] = blk[k, 0, p]
+                        out[p, first + k, 1] = blk[k, 1, p]
+                        out[p, first + k, ci2] = blk[k, 2, p]
 
 
 def _source_taps(i: np.ndarray, n_up: int, flip: bool, marker: int) -> np.ndarray:

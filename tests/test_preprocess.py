@@ -29,9 +29,15 @@ def random_frame(
 @pytest.mark.parametrize("mode", list(ResizeMode))
 @pytest.mark.parametrize("rotation", [0, 90, 180, -90])
 @pytest.mark.parametrize("mirror", [False, True])
-def test_kernel_matches_reference(w: int, h: int, mode: ResizeMode, rotation: int, mirror: bool) -> None:
+@pytest.mark.parametrize("target", [(64, 48, "NCHW"), (37, 23, "NHWC")])
+def test_kernel_matches_reference(
+    w: int, h: int, mode: ResizeMode, rotation: int, mirror: bool, target: tuple[int, int, str]
+) -> None:
+    # 37x23 NHWC: odd sizes, and rotated frames' output columns not a multiple of the kernel's
+    # 16-column blocks
     frame = random_frame(w, h, rotation, seed=w * 31 + h, mirror=mirror)
-    spec = InputSpec("x", 64, 48, "NCHW", "BGR", resize=mode, pad_value=114 if mode == "letterbox" else 0)
+    tw, th, layout = target
+    spec = InputSpec("x", tw, th, layout, "BGR", resize=mode, pad_value=114 if mode == "letterbox" else 0)
     out = spec.empty_batch(2)
     geo = preprocess_into(frame, spec, out[1])
     ref, ref_geo = preprocess_reference(frame, spec)
