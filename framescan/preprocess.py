@@ -86,6 +86,11 @@ class InputSpec:
         if any(s == 0 for s in self.std):
             raise ConfigError(f"input std must not contain 0: {self.std}")
         object.__setattr__(self, "resize", ResizeMode(self.resize))
+        # tuples: specs are hashable (per-stream kernel arguments are cached by spec)
+        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
+        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ConfigError(f"input mean and std need 3 values (one per channel): {self.mean}, {self.std}")
         if self.trim_multiple < 0:
             raise ConfigError(f"input trim_multiple must be >= 0: {self.trim_multiple}")
         if self.trim_multiple and self.resize is not ResizeMode.PAD_BOTTOM_RIGHT:

@@ -166,3 +166,15 @@ def test_trim_needs_pad_bottom_right(mode: str) -> None:
         InputSpec("x", 320, 320, resize=mode, trim_multiple=32)
     with pytest.raises(ConfigError, match="trim_multiple"):
         InputSpec("x", 320, 320, resize="pad_bottom_right", trim_multiple=-1)
+
+
+def test_spec_from_lists_is_hashable_and_checks_channel_counts() -> None:
+    # preprocess_into caches per-stream kernel arguments by spec: a spec built with lists works
+    spec = InputSpec("x", 16, 12, mean=[0.5, 0.25, 0.0], std=[1, 2, 4])
+    assert spec.mean == (0.5, 0.25, 0.0) and spec.std == (1.0, 2.0, 4.0)
+    frame = random_frame(9, 7)
+    out = spec.empty_batch(1)
+    preprocess_into(frame, spec, out[0])
+    assert_kernel_close(out[0], preprocess_reference(frame, spec)[0])
+    with pytest.raises(ConfigError, match="3 values"):
+        InputSpec("x", 16, 12, mean=(0.5,))
