@@ -8,7 +8,8 @@ vectorised), then each output pixel gathers its two columns from that row. Y, U 
 interpolated (chroma nearest per tap), converted to RGB with the stream's matrix and range,
 clamped, normalised as ``(pixel * scale - mean) / std`` and written in the model's channel
 order and layout straight into a slot of a preallocated batch tensor. Tap indices and
-weights are computed once per (model input, frame size, rotation, colour).
+weights are computed once per (model input, frame size, rotation, mirror, colour) and kept
+in a small cache.
 No full-size RGB frame is ever made.
 
 Resize follows OpenCV's ``INTER_LINEAR`` (half-pixel centres, edge clamp, no
@@ -91,6 +92,8 @@ class InputSpec:
         object.__setattr__(self, "std", tuple(float(s) for s in self.std))
         if len(self.mean) != 3 or len(self.std) != 3:
             raise ConfigError(f"input mean and std need 3 values (one per channel): {self.mean}, {self.std}")
+        if not 0.0 <= self.pad_value <= 255.0:
+            raise ConfigError(f"input pad_value is a pixel value in 0-255: {self.pad_value}")
         if self.trim_multiple < 0:
             raise ConfigError(f"input trim_multiple must be >= 0: {self.trim_multiple}")
         if self.trim_multiple and self.resize is not ResizeMode.PAD_BOTTOM_RIGHT:
@@ -210,17 +213,14 @@ def _affine(spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     return mul, add
 
 
-@kernel(inline="always")  # Numba-IR inlining: called once per line from _preprocess_kernel only
+@kernel(inline="always")  # into the line loop: measured a little faster than a call per line
 def _blend_rows(y, u, v, s0, s1, a, pad_y, ty, tu, tv):
     """Source rows ``s0`` and ``s1`` blended ``(1 - a, a)`` into ``ty`` (luma) and ``tu``/``tv``
-    (chroma, the rows holding them); a row index past the frame is a row of the pad colour."""
-    h = y.shape[0]
+    (chroma, the rows holding them). ``s1`` past the frame is a row of the pad colour (the
+    border of a ``pad_bottom_right`` canvas); ``s0`` never is: lines whose first tap is padding
+    are written as the pad colour without blending."""
     b = np.float32(1.0) - a
-    if s0 >= h:  # (then s1 >= h too: taps increase, and only the bottom/right is padded)
-        ty[: y.shape[1]] = pad_y
-        tu[: u.shape[1]] = 128.0
-        tv[: u.shape[1]] = 128.0
-    elif s1 >= h:
+    if s1 >= y.shape[0]:
         ya, ua, va = y[s0], u[s0 >> 1], v[s0 >> 1]
         py = pad_y * a
         pc = np.float32(128.0) * a
@@ -278,7 +278,7 @@ def _preprocess_kernel(
     for line in range(n_lines):
         lo, hi = 0, 0
         if lines[0] <= line < lines[1]:
-            lo, hi = span[0], min(span[1], n_pos)
+            lo, hi = min(span[0], n_pos), min(span[1], n_pos)
             _blend_rows(y, u, v, ls0[line], ls1[line], la[line], pad_y, ty, tu, tv)
         # separate loops: gathers, then branch-free arithmetic on contiguous arrays
         for p in range(lo, hi):

@@ -37,7 +37,7 @@ def test_kernel_matches_reference(
     # 16-column blocks
     frame = random_frame(w, h, rotation, seed=w * 31 + h, mirror=mirror)
     tw, th, layout = target
-    spec = InputSpec("x", tw, th, layout, "BGR", resize=mode, pad_value=114 if mode == "letterbox" else 0)
+    spec = InputSpec("x", tw, th, layout, "BGR", resize=mode, pad_value=114)
     out = spec.empty_batch(2)
     geo = preprocess_into(frame, spec, out[1])
     ref, ref_geo = preprocess_reference(frame, spec)
@@ -178,3 +178,5 @@ def test_spec_from_lists_is_hashable_and_checks_channel_counts() -> None:
     assert_kernel_close(out[0], preprocess_reference(frame, spec)[0])
     with pytest.raises(ConfigError, match="3 values"):
         InputSpec("x", 16, 12, mean=(0.5,))
+    with pytest.raises(ConfigError, match="pad_value"):
+        InputSpec("x", 16, 12, resize="pad_bottom_right", pad_value=300)
