@@ -426,8 +426,7 @@ class FrameDecoder:
         import av
 
         self.sampler.reset()
-        probe = self.sampler.plan([]) if self.sampler.skip_frame is None else None
-        self._planning = probe is not None and self._time_base is not None
+        self._planning = self.sampler.plans and self.sampler.skip_frame is None and self._time_base is not None
         if self._planning:
             dropped = False
             for group, complete in self._groups():

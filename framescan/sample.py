@@ -40,6 +40,10 @@ class Sampler(ABC):
     #: everything but keyframes), or ``None`` to decode every frame.
     skip_frame: str | None = None
 
+    #: Whether ``plan`` chooses a group's frames from its packets (the decoder then decodes
+    #: only what they need); otherwise frames are chosen one by one with ``keep``.
+    plans: bool = False
+
     @abstractmethod
     def keep(self, index: int, time: float, keyframe: bool) -> bool:
         """Whether the frame (decode-order ``index``, ``time`` in seconds) is scored."""
@@ -56,7 +60,7 @@ class Sampler(ABC):
     def plan(self, packets: Sequence[PacketInfo]) -> list[int] | None:
         """Which of these packets (one group of pictures, in decode order) carry frames this
         sampler keeps, as positions in ``packets``; ``None`` when this sampler cannot tell
-        before decoding. The decoder decodes a planned group only up to its last kept frame
+        before decoding (``plans`` is False). The decoder decodes a planned group only up to its last kept frame
         (with non-reference frames before it skipped) and keeps exactly the planned frames."""
         return None
 
@@ -67,6 +71,8 @@ class Sampler(ABC):
 
 class FpsSampler(Sampler):
     """Keep the first frame at or after each instant ``k / fps`` (k = 0, 1, ...)."""
+
+    plans = True
 
     def __init__(self, fps: float = DEFAULT_FPS) -> None:
         if not fps > 0:
@@ -115,6 +121,7 @@ class AdaptiveSampler(Sampler):
     every hit run and its edges are scored where fixed ``refine_fps`` sampling scores them.
     """
 
+    plans = True
     HISTORY = 8  # non-key packet sizes a new packet is compared with
     MIN_HISTORY = 4  # no scene change is called before this many sizes are known
 

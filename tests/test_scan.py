@@ -230,7 +230,7 @@ class _NoSkipFps:
     def __new__(cls, fps: float):
         s = make_sampler(fps=fps)
         s.next_needed = lambda: None  # type: ignore[method-assign]
-        s.plan = lambda packets: None  # type: ignore[method-assign]
+        s.plans = False  # frame by frame with keep(), no planned groups
         return s
 
 
