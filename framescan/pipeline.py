@@ -184,8 +184,11 @@ class Scanner:
                 self.signals[cat] += [f"bank:{n}" for n in names]
 
     def _warm_up(self) -> None:
-        """Load the cached Numba kernels (~0.5 s the first time in a process) and run each model
-        once, so that cost lands on start-up, not on the first clip's timings."""
+        """Load the cached Numba kernels (~0.5 s the first time in a process), import PyAV
+        (~0.07 s) and run each model once, so that cost lands on start-up, not on the first
+        clip's timings."""
+        import av  # noqa: F401 - imported here, not at the first scan (decode and probe use it)
+
         tiny = np.zeros((2, 2), np.uint8)
         chroma = np.zeros((1, 1), np.uint8)
         frame = YuvFrame(tiny, chroma, chroma, 0, 0.0)
