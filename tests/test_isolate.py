@@ -89,7 +89,9 @@ def test_memory_limit_is_resource_exhausted(tmp_path: Path) -> None:
     big = write_clip(tmp_path / "big.mkv", width=8192, height=8192, seconds=0.2, fps=10, codec="mjpeg",
                      pix_fmt="yuvj420p")  # fmt: skip
     small = write_clip(tmp_path / "small.mp4", width=160, height=120, seconds=0.5, fps=10)
-    config = WorkerConfig(scanner={"threads": 1}, memory_bytes=150 << 20)  # one 8192x8192 frame is 96 MiB
+    # the limit is the worker's size once loaded (PyAV imported) + 64 MiB: one 8192x8192 frame
+    # is 96 MiB
+    config = WorkerConfig(scanner={"threads": 1}, memory_bytes=64 << 20)
     with WorkerPool(1, config) as p:
         r = p.scan(big).to_dict()
         assert r["status"] == "error" and r["error"]["code"] in ("RESOURCE_EXHAUSTED", "DECODER_CRASHED"), r
