@@ -336,6 +336,7 @@ def _source_taps(i: np.ndarray, n_up: int, flip: bool, marker: int) -> np.ndarra
 
 
 def _first(mask: np.ndarray, default: int) -> int:
+    """Index of the first True in ``mask``, or ``default``."""
     hit = np.flatnonzero(mask)
     return int(hit[0]) if hit.size else default
 
@@ -345,7 +346,8 @@ def _kernel_args(
     spec: InputSpec, w: int, h: int, cw: int, rotation: int, mirror: bool, color: ColorInfo
 ) -> tuple[tuple, Geometry]:
     """Everything ``_preprocess_kernel`` needs but the planes and the output, for a ``w x h``
-    source (``cw`` chroma columns) shown with ``rotation``/``mirror``: computed once per stream."""
+    source (``cw`` chroma columns) shown with ``rotation``/``mirror``; cached, so computed once
+    per stream."""
     up_w, up_h = (h, w) if rotation in (90, -90) else (w, h)
     p = plan(spec, up_w, up_h)
     x0s, x1s, axs = _taps(spec.width, p.off_x, p.content_w, p.scale_x, p.limit_x)
