@@ -45,6 +45,8 @@ def load_image(name: str | np.ndarray) -> np.ndarray:
         except ImportError as ex:  # pragma: no cover - dev extra missing
             raise RuntimeError("sample clips need scikit-image: pip install 'framescan[dev]'") from ex
         img = getattr(data, name)()
+        if isinstance(img, tuple):  # stereo pairs: the left view
+            img = img[0]
     if img.ndim == 2:
         img = np.stack([img] * 3, -1)
     img = img[..., :3]

@@ -30,6 +30,7 @@ from framescan.infer import OnnxModel
 from framescan.models import load_manifest
 from framescan.policy import DEFAULT_BLOCK, DEFAULT_REVIEW
 from framescan.preprocess import preprocess_into
+from framescan.samples import load_image
 
 BUILD_DIR = Path(__file__).resolve().parents[1] / "models" / "build"
 NSFWJS = "nsfwjs-mobilenetv2"
@@ -52,17 +53,6 @@ KNOWN_OBJECTS = {
 }
 
 
-def _photo(name: str) -> np.ndarray:
-    from skimage import data
-
-    img = getattr(data, name)()
-    if isinstance(img, tuple):  # stereo pairs: the left view
-        img = img[0]
-    if img.ndim == 2:
-        img = np.stack([img] * 3, axis=-1)
-    return np.ascontiguousarray(img[..., :3]).astype(np.uint8)
-
-
 def _batch(model: OnnxModel, names: tuple[str, ...]) -> tuple[np.ndarray, list[Geometry]]:
     """Photographs through framescan's own path: RGB -> yuv420p (as a decoder hands it) -> the kernel."""
     import av
@@ -70,7 +60,7 @@ def _batch(model: OnnxModel, names: tuple[str, ...]) -> tuple[np.ndarray, list[G
     batch = model.manifest.input.empty_batch(len(names))
     geos = []
     for i, name in enumerate(names):
-        frame = to_yuv_frame(av.VideoFrame.from_ndarray(_photo(name), format="rgb24"), i, 0.0)
+        frame = to_yuv_frame(av.VideoFrame.from_ndarray(load_image(name), format="rgb24"), i, 0.0)
         geos.append(preprocess_into(frame, model.manifest.input, batch[i]))
     return batch, geos
 
