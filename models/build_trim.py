@@ -20,11 +20,19 @@ detection of the full canvas must be matched by one of the trimmed canvas (same 
 figures in its ``validation`` field; below the bar nothing is written (a stale one is removed).
 ``--reference``: validate against another model on the full canvas (the int8 variant on a
 trimmed canvas is checked against the float32 model, not against the int8 model).
+
+For the float32 model (NudeNet's own file) both canvases are also validated against NudeNet's
+own pipeline (``NudeDetector.detect`` on the same frames as BGR), recorded under
+``validation.nudenet``: framescan's square canvas does not reproduce NudeNet exactly either
+(it interpolates YUV before converting, NudeNet rounds to uint8 twice), so this is the figure
+that says whether the trimmed canvas is as close to NudeNet as the square one (it is the
+default model: ``framescan.models.DEFAULT_MODEL``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import tempfile
@@ -32,6 +40,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -49,6 +59,7 @@ from build_int8 import (  # noqa: E402
     tally,
 )
 
+from framescan.decode import to_yuv_frame  # noqa: E402
 from framescan.errors import ConfigError  # noqa: E402
 from framescan.frames import Detections  # noqa: E402
 from framescan.infer import OnnxModel  # noqa: E402
@@ -81,15 +92,40 @@ def trim_manifest(base: dict[str, Any], name: str, multiple: int, validation: di
     }
 
 
+def nudenet_detections(detector: Any, path: Path, labels: Sequence[str]) -> list[Detections]:
+    """NudeNet's own pipeline on every frame of a clip: ``NudeDetector.detect`` on the frame as
+    BGR, converted by PyAV with the stream's colour matrix (as ``tests/test_parity.py`` does)."""
+    import av
+
+    out: list[Detections] = []
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            matrix = to_yuv_frame(frame, i, float(frame.time or 0.0)).color.matrix
+            bgr = frame.to_ndarray(format="bgr24", src_colorspace="itu709" if matrix == "bt709" else "itu601")
+            found = detector.detect(bgr)
+            boxes = [[x, y, x + w, y + h] for x, y, w, h in (d["box"] for d in found)]
+            out.append(
+                Detections(
+                    np.array(boxes, np.float32).reshape(-1, 4),
+                    np.array([d["score"] for d in found], np.float32),
+                    np.array([labels.index(d["class"]) for d in found], np.int32),
+                )
+            )
+    return out
+
+
 def validate(
-    full: OnnxModel, trimmed: OnnxModel, clips: Sequence[ClipSpec], workdir: Path
-) -> tuple[Any, list[tuple[str, str]]]:
-    """Full vs trimmed canvas detections on every frame of ``clips``; returns the ``Validation``
-    and each clip's (size, tensor size)."""
+    full: OnnxModel, trimmed: OnnxModel, clips: Sequence[ClipSpec], workdir: Path, detector: Any = None
+) -> tuple[Any, list[tuple[str, str]], dict[str, Any]]:
+    """Full vs trimmed canvas detections on every frame of ``clips``; returns the ``Validation``,
+    each clip's (size, tensor size) and, given a ``nudenet.NudeDetector``, both canvases
+    validated against NudeNet's own pipeline on the same frames (``{"full": ..., "trimmed": ...}``)."""
     names: list[str] = []
     ref: list[Detections] = []
     cand: list[Detections] = []
+    theirs: list[Detections] = []
     shapes = []
+    labels = [lab.name for lab in full.manifest.labels]
     for c in clips:
         path = write_clip(
             workdir / f"{c.name}.mp4", width=c.width, height=c.height, seconds=c.seconds, fps=c.fps, shots=c.shots
@@ -98,8 +134,15 @@ def validate(
         names += a.names
         ref += detect(full, a)
         cand += detect(trimmed, b)
+        if detector is not None:
+            theirs += nudenet_detections(detector, path, labels)
+            if len(theirs) != len(names):
+                raise RuntimeError(f"{c.name}: PyAV gave {len(theirs)} frames so far, framescan {len(names)}")
         shapes.append((f"{c.width}x{c.height}", "x".join(map(str, b.inputs.shape[1:]))))
-    return tally(names, ref, cand, [lab.name for lab in full.manifest.labels]), shapes
+    vs_nudenet = {}
+    if detector is not None:
+        vs_nudenet = {"full": tally(names, theirs, ref, labels), "trimmed": tally(names, theirs, cand, labels)}
+    return tally(names, ref, cand, labels), shapes, vs_nudenet
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,9 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # an int8 model's build saw the calibration and selection clips: validate it on the reference clips only
     quantized = "quantization" in base
     clips = [*([] if quantized else [*calibration_clips(), *selection_clips()]), *reference_clips()]
+    # the float32 model is NudeNet's own: both canvases are also checked against NudeNet's pipeline
+    detector = None if quantized else importlib.import_module("nudenet").NudeDetector()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="framescan-trim-") as tmp:
-        v, shapes = validate(full, trimmed, clips, Path(tmp))
+        v, shapes, vs_nudenet = validate(full, trimmed, clips, Path(tmp), detector)
     print(f"{len(clips)} clips, {v.frames} frames ({time.perf_counter() - t0:.0f} s); tensors: {shapes}")
     print(
         f"agreement {v.agreement:.4f} recall {v.recall:.4f} precision {v.precision:.4f} drift mean "
@@ -142,6 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for note in v.disagreements[: args.show]:
         print(f"  {note}")
+    for canvas, nv in vs_nudenet.items():
+        print(
+            f"vs NudeNet's own pipeline, {canvas} canvas: agreement {nv.agreement:.4f} drift mean "
+            f"{nv.score_drift_mean:.4f} max {nv.score_drift_max:.4f} ({nv.matched}/{nv.reference_detections} "
+            f"matched, {nv.candidate_detections - nv.matched} extra)"
+        )
     if v.agreement < args.min_agreement:
         print(f"agreement below {args.min_agreement}: {name} is not offered", file=sys.stderr)
         out.unlink(missing_ok=True)
@@ -155,6 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reference": f"{full.name} on the full canvas, same frames",
         "clips": [f"{c.name} {c.width}x{c.height}" for c in clips],
     }
+    if vs_nudenet:
+        from importlib.metadata import version
+
+        validation["nudenet"] = {
+            "reference": f"nudenet {version('nudenet')} NudeDetector.detect on the same frames as BGR (PyAV)",
+            **{f"{canvas}_canvas": nv.summary() for canvas, nv in vs_nudenet.items()},
+        }
     out.write_text(json.dumps(trim_manifest(base, name, args.multiple, validation), indent=2) + "\n")
     print(f"wrote {out}")
     return 0
