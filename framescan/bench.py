@@ -78,18 +78,19 @@ DEFAULT_MATRIX = (
     ("720x1280", "adaptive"),
     ("720x1280", "all+int8"),
     ("720x1280", "fps2+early"),
-    # the same on the validated trimmed canvas (models/build_trim.py)
-    ("720x1280", "fps1+trim"),
-    ("720x1280", "all+trim"),
-    ("720x1280", "all+int8+trim"),
-    ("720x1280", "adaptive+trim"),
-    ("720x1280", "fps2+trim+early"),
+    # the same on NudeNet's square canvas (the default model's canvas is trimmed to the frame)
+    ("720x1280", "fps1+square"),
+    ("720x1280", "all+square"),
+    ("720x1280", "all+int8+square"),
+    ("720x1280", "adaptive+square"),
+    ("720x1280", "fps2+square+early"),
 )
-#: framescan's model per combination of the ``+int8`` / ``+trim`` suffixes
+#: framescan's model per combination of the ``+int8`` / ``+square`` suffixes (neither: the
+#: default model, ``framescan.models.DEFAULT_MODEL``: NudeNet 320n on a trimmed canvas)
 VARIANT_MODELS = {
-    (True, False): "nudenet-320n-int8",
-    (False, True): "nudenet-320n-trim",
-    (True, True): "nudenet-320n-int8-trim",
+    (True, False): "nudenet-320n-int8-trim",
+    (False, True): "nudenet-320n",
+    (True, True): "nudenet-320n-int8",
 }
 #: The early-exit clip: flagged from this second to the end.
 EARLY_FLAG_START = 2.0
@@ -132,8 +133,8 @@ class Mode:
     """A sampling mode: ``fpsN`` (exact N fps from timestamps), ``everyN``, ``all`` or ``adaptive``
     (framescan only; the naive loop runs it at 1 fps, the rate the adaptive target compares to),
     with optional framescan-only suffixes: ``+int8`` (the validated int8 model; naive stays
-    fp32), ``+trim`` (the validated trimmed-canvas variant: ``models/build_trim.py``; both for
-    the int8 model on a trimmed canvas) and ``+early`` (early exit, on a clip flagged from 2 s to the end, next to the same
+    fp32), ``+square`` (NudeNet's square canvas, ``nudenet-320n``, instead of the default
+    model's trimmed one; both: the int8 model on the square canvas) and ``+early`` (early exit, on a clip flagged from 2 s to the end, next to the same
     mode without early exit on that clip)."""
 
     name: str
@@ -152,9 +153,9 @@ class Mode:
         for suffix in suffixes:
             if suffix == "early":
                 extra["early_exit"] = True
-            elif suffix not in ("int8", "trim"):
-                raise BenchError(f"unknown mode suffix {suffix!r} in {text!r}: use +int8, +trim or +early")
-        variant = ("int8" in suffixes, "trim" in suffixes)
+            elif suffix not in ("int8", "square"):
+                raise BenchError(f"unknown mode suffix {suffix!r} in {text!r}: use +int8, +square or +early")
+        variant = ("int8" in suffixes, "square" in suffixes)
         if any(variant):
             extra["model"] = VARIANT_MODELS[variant]
         if base == "all":
@@ -167,7 +168,9 @@ class Mode:
         m = re.fullmatch(r"every(\d+)", base)
         if m and int(m.group(1)) >= 1:
             return cls(t, every=int(m.group(1)), **extra)
-        raise BenchError(f"unknown mode {text!r}: use fpsN (e.g. fps1), everyN, all or adaptive (+int8, +trim, +early)")
+        raise BenchError(
+            f"unknown mode {text!r}: use fpsN (e.g. fps1), everyN, all or adaptive (+int8, +square, +early)"
+        )
 
     @property
     def base(self) -> str:
@@ -1066,8 +1069,8 @@ def evaluate_targets(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append({"id": tid, "description": desc, "target": target, "value": value, "met": met, "note": note})
 
     def speedup(mode: str, tid: str, desc: str, target: float) -> None:
-        """The target on the mode as given and, where it was run, on the trimmed canvas."""
-        for variant, label in (("", ""), ("+trim", ", trimmed canvas")):
+        """The target on the mode as given and, where it was run, on NudeNet's square canvas."""
+        for variant, label in (("", ""), ("+square", ", NudeNet's square canvas")):
             c = _find(configs, 720, 1280, mode + variant)
             if c is None and variant:
                 continue

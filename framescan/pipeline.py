@@ -81,7 +81,8 @@ class Scanner:
     """Loads models once; scans many clips with the same settings.
 
     Args:
-        models: model names or manifest paths (default: ``nudenet-320n``).
+        models: model names or manifest paths (default: ``framescan.models.DEFAULT_MODEL``,
+            NudeNet 320n on a trimmed canvas).
         policy: a ``Policy`` or a policy file path (default: ``DEFAULT_POLICY``).
         fps / every / keyframes / all_frames / adaptive: sampling (one of them; default 2 fps).
             ``adaptive``: keyframes + scene changes + a floor rate chosen from the packets,

@@ -41,8 +41,9 @@ from framescan.samples import write_clip
 
 ARCHIVE = [sys.executable, "-m", "framescan", "archive"]
 EXPORT = [sys.executable, "-m", "framescan", "export"]
-#: Sampling for the kill test: 4 fps makes a clip cost ~0.3-0.6 s, so a kill 0.5-1.5 s after
-#: the workers are ready lands mid-run and 10 kills leave work for the final run.
+#: Sampling for the kill test: 4 fps makes a clip cost a few tenths of a second, so a kill
+#: 0.1-1.5 s after the workers are ready (sized from the measured rate) lands mid-run and 10
+#: kills leave work for the final run.
 KILL_SAMPLING = ["--fps", "4"]
 N_CLEAN, N_FLAGGED = 50, 8
 
@@ -98,7 +99,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
             height=240,
             seconds=1.6 + 0.2 * (i // 4),
             fps=10,
-            flagged=(0.2, 1.5),
+            flagged=(0.2, 1.6),  # three frames at 2 fps (0.5, 1.0, 1.5): block needs two >= 0.6
         )
     whole = (root / "a" / "clip00.mp4").read_bytes()
     (root / "truncated.mp4").write_bytes(whole[: len(whole) // 3])
@@ -152,7 +153,7 @@ def _wait_for(pred, timeout: float, proc: subprocess.Popen) -> bool:
 
 def test_kill_at_random_moments_then_resume(corpus: Path, clean_db: Path, tmp_path: Path) -> None:
     """SIGKILL the whole process group of ``framescan archive`` at 10 seeded random moments
-    (8 of them 0.5-1.5 s after the workers are ready, 2 during start-up), restarting each
+    (8 of them 0.1-1.5 s after the workers are ready, 2 during start-up), restarting each
     time; then let it finish. Every clip must end with exactly one result, equal to the clean
     run's, in a store whose integrity check is ok."""
     rng = random.Random(20240611)
@@ -177,8 +178,8 @@ def test_kill_at_random_moments_then_resume(corpus: Path, clean_db: Path, tmp_pa
                 assert ready, f"run {cycle}: workers never got ready (rc {proc.poll()}): {err.read_text()[-2000:]}"
                 # spend about half the remaining work on the kills still to come, whatever the speed
                 left = sum(1 for c in range(cycle, 11) if c not in startup_cycles)
-                hi = min(1.5, max(0.6, 0.3 + (60 - done_before) / (2 * left * rate)))
-                kind, delay = "mid-run", rng.uniform(0.5, hi)
+                hi = min(1.5, max(0.2, 0.1 + (60 - done_before) / (2 * left * rate)))
+                kind, delay = "mid-run", rng.uniform(min(0.5, hi / 2), hi)
                 busy_seconds += delay
             time.sleep(delay)
             assert proc.poll() is None, f"run {cycle} finished (rc {proc.returncode}) before its kill: {moments}"
@@ -317,11 +318,11 @@ def test_duplicates_scanned_once_and_fingerprints_rescan(corpus: Path, tmp_path:
     assert rows["gone.mp4"]["state"] == "failed" and rows["gone.mp4"]["error_code"] == "NOT_FOUND"
 
     # the same model under another manifest name: a new models fingerprint, so a rescan
-    from framescan.models import load_manifest
+    from framescan.models import DEFAULT_MODEL, load_manifest
 
-    base = json.loads(Path(load_manifest("nudenet-320n").source).read_text())
-    base["name"] = "nudenet-320n-copy"
-    manifest = tmp_path / "nudenet-320n-copy.json"
+    base = json.loads(Path(load_manifest(DEFAULT_MODEL).source).read_text())
+    base["name"] = "default-model-copy"
+    manifest = tmp_path / "default-model-copy.json"
     manifest.write_text(json.dumps(base))
     s3 = run_archive(
         ArchiveOptions(db=str(db), source=str(src), workers=2, scanner={"models": [str(manifest)]}, quiet=True)

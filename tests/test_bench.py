@@ -11,7 +11,7 @@ import pytest
 
 from framescan import bench
 from framescan.cli import bench as cli_bench
-from framescan.models import load_manifest
+from framescan.models import DEFAULT_MODEL, load_manifest
 from framescan.sample import FpsSampler
 
 pytest.importorskip("cv2")
@@ -98,8 +98,9 @@ def test_quick_outputs(quick: tuple[dict, Path, Path], capsys: pytest.CaptureFix
 
 
 def test_sexual_labels_match_the_manifest() -> None:
-    m = load_manifest("nudenet-320n")
-    assert {lab.name for lab in m.labels if lab.category == "sexual"} == bench.SEXUAL_LABELS
+    for name in (DEFAULT_MODEL, "nudenet-320n", "nudenet-320n-int8", "nudenet-320n-int8-trim"):
+        m = load_manifest(name)
+        assert {lab.name for lab in m.labels if lab.category == "sexual"} == bench.SEXUAL_LABELS, name
 
 
 def test_naive_sampler_matches_framescan() -> None:

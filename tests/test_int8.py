@@ -35,6 +35,12 @@ def build_int8() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
+def fp32_scanner() -> Scanner:
+    """The float32 model on the same (square) canvas as the int8 model: its reference."""
+    return Scanner(models=[str(FP32)], threads=2)
+
+
+@pytest.fixture(scope="module")
 def int8_scanner() -> Scanner:
     return Scanner(models=[str(INT8)], threads=2)
 
@@ -59,9 +65,9 @@ def _overlaps(seg: dict, start: float, end: float) -> bool:
 
 
 def test_int8_scan_finds_the_sexual_segment_like_float32(
-    flagged_clip: Path, scanner: Scanner, int8_scanner: Scanner
+    flagged_clip: Path, fp32_scanner: Scanner, int8_scanner: Scanner
 ) -> None:
-    ref = scanner.scan(flagged_clip).to_dict()
+    ref = fp32_scanner.scan(flagged_clip).to_dict()
     got = int8_scanner.scan(flagged_clip).to_dict()
     assert got["models"][0]["name"] == "nudenet-320n-int8"
     assert got["status"] == "complete" and got["decision"] == ref["decision"] == "block"
@@ -78,9 +84,9 @@ def test_int8_scan_finds_the_sexual_segment_like_float32(
 
 
 def test_int8_agrees_with_float32_on_reference_frames(
-    build_int8: ModuleType, scanner: Scanner, int8_scanner: Scanner, tmp_path: Path
+    build_int8: ModuleType, fp32_scanner: Scanner, int8_scanner: Scanner, tmp_path: Path
 ) -> None:
-    fp32: OnnxModel = scanner.models[0]
+    fp32: OnnxModel = fp32_scanner.models[0]
     int8: OnnxModel = int8_scanner.models[0]
     frames = build_int8.make_frames(build_int8.mini_reference_clips(), fp32.manifest.input, tmp_path)
     v = build_int8.compare(fp32, int8, frames)

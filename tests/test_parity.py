@@ -1,5 +1,6 @@
-"""Parity with NudeNet: framescan's detections on a decoded frame equal
-``nudenet.NudeDetector().detect`` on the same frame in BGR."""
+"""Parity with NudeNet: framescan's detections with the default model (NudeNet 320n on a
+trimmed canvas) and on NudeNet's square canvas equal ``nudenet.NudeDetector().detect`` on the
+same frame in BGR. (Agreement over many more frames: tests/test_trim.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from tolerances import PARITY_MAX_SCORE_DIFF, PARITY_MIN_IOU, iou
 
 from framescan.decode import to_yuv_frame
-from framescan.models import load_manifest
+from framescan.models import DEFAULT_MODEL
 from framescan.pipeline import Scanner
 from framescan.preprocess import preprocess_into
 from framescan.samples import Shot, write_clip
@@ -26,9 +27,9 @@ def detector():
     return nudenet.NudeDetector()
 
 
-@pytest.fixture(scope="module")
-def model():
-    return Scanner(threads=2).models[0]
+@pytest.fixture(scope="module", params=[DEFAULT_MODEL, "nudenet-320n"])
+def model(request):
+    return Scanner([request.param], threads=2).models[0]
 
 
 def _frames(path: Path, n: int = 3):
@@ -42,14 +43,14 @@ def _frames(path: Path, n: int = 3):
 @pytest.mark.parametrize("image,w,h", CASES)
 def test_detections_match_nudenet(image: str, w: int, h: int, tmp_path: Path, detector, model) -> None:
     clip = write_clip(tmp_path / f"{image}.mp4", width=w, height=h, seconds=0.5, fps=10, shots=[Shot(0, 1, image, 1.0)])
-    spec = load_manifest("nudenet-320n").input
+    spec = model.manifest.input
     checked = 0
     for i, frame in enumerate(_frames(clip)):
         yuv = to_yuv_frame(frame, i, float(frame.time))
         space = "itu709" if yuv.color.matrix == "bt709" else "itu601"
         bgr = frame.to_ndarray(format="bgr24", src_colorspace=space)
         theirs = detector.detect(bgr)
-        batch = spec.empty_batch(1)
+        batch = np.zeros((1, *spec.shape_for(*yuv.upright_size)), np.float32)
         geo = preprocess_into(yuv, spec, batch[0])
         ours = model.run(batch, [geo])[0]
         assert len(ours) == len(theirs), f"{image} frame {i}: {len(ours)} detections vs NudeNet's {len(theirs)}"

@@ -11,6 +11,7 @@ import pytest
 
 from framescan import Scanner, scan
 from framescan.decode import FrameDecoder
+from framescan.models import DEFAULT_MODEL
 from framescan.preprocess import preprocess_into
 from framescan.probe import as_source, open_container, select_video_stream
 from framescan.sample import make_sampler
@@ -42,7 +43,7 @@ def test_clean_clip_is_allowed(clean_clip: Path, scanner: Scanner) -> None:
 
 def test_categories_without_signal_say_so(short_flagged: Path, scanner: Scanner) -> None:
     cats = scanner.scan(short_flagged).to_dict()["categories"]
-    assert cats["sexual"]["signals"] == ["nudenet-320n"]
+    assert cats["sexual"]["signals"] == [DEFAULT_MODEL]
     for c in ("violence", "hate", "bullying", "extremism"):
         assert cats[c]["signals"] == [] and cats[c]["score"] is None and "no signal" in cats[c]["note"]
 
@@ -133,7 +134,7 @@ def _model_inputs(path: Path, scanner: Scanner) -> tuple[np.ndarray, list]:
     c = open_container(src)
     try:
         frames = list(FrameDecoder(c, select_video_stream(c, src.name), make_sampler(every=5)))
-        batch = spec.empty_batch(len(frames))
+        batch = np.zeros((len(frames), *spec.shape_for(*frames[0].upright_size)), np.float32)
         geos = [preprocess_into(f, spec, batch[i]) for i, f in enumerate(frames)]
         return batch, model.run(batch, geos)
     finally:

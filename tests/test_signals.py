@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from framescan.frames import Detections
-from framescan.models import ALL_SIGNAL_MODELS, load_manifest
+from framescan.models import ALL_SIGNAL_MODELS, DEFAULT_MODEL, load_manifest
 from framescan.pipeline import Scanner
 from framescan.policy import DEFAULT_POLICY
 from framescan.score import FrameScore, LabelMap
@@ -26,12 +26,12 @@ def all_signals() -> Scanner:
 def test_all_signals_report_which_model_fed_which_category(all_signals: Scanner, short_flagged: Path) -> None:
     d = all_signals.scan(short_flagged).to_dict()
     cats = d["categories"]
-    assert cats["sexual"]["signals"] == ["nudenet-320n", "nsfwjs-mobilenetv2"]
+    assert cats["sexual"]["signals"] == [DEFAULT_MODEL, "nsfwjs-mobilenetv2"]
     assert cats["violence"]["signals"] == ["nanodet-coco"]
     for c in ("hate", "bullying", "extremism"):  # no image signal: said, not scored
         assert cats[c]["signals"] == [] and cats[c]["decision"] is None and "no signal" in cats[c]["note"]
     assert d["decision"] != "allow"  # the flagged image (NudeNet)
-    assert {e["model"] for e in d["evidence"]} >= {"nudenet-320n"}
+    assert {e["model"] for e in d["evidence"]} >= {DEFAULT_MODEL}
     assert [m["name"] for m in d["models"]] == list(ALL_SIGNAL_MODELS)
 
 

@@ -33,11 +33,17 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
 
 def add_signal_options(p: argparse.ArgumentParser) -> None:
     """What the scan looks for: models and on-screen text (scan, archive and serve)."""
-    p.add_argument("--model", action="append", metavar="NAME|MANIFEST", help="model (repeatable; default nudenet-320n)")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME|MANIFEST",
+        help="model (repeatable; default nudenet-320n-trim: NudeNet 320n on a trimmed canvas; "
+        "nudenet-320n: on NudeNet's square canvas)",
+    )
     p.add_argument(
         "--all-signals",
         action="store_true",
-        help="run every shipped image model: nudenet-320n and nsfwjs-mobilenetv2 (sexual), nanodet-coco "
+        help="run every shipped image model: nudenet-320n-trim and nsfwjs-mobilenetv2 (sexual), nanodet-coco "
         "(violence: knife, scissors, baseball bat - no gun class; people counted as context)",
     )
     p.add_argument(
