@@ -32,7 +32,6 @@ default model: ``framescan.models.DEFAULT_MODEL``).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import tempfile
@@ -175,7 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     quantized = "quantization" in base
     clips = [*([] if quantized else [*calibration_clips(), *selection_clips()]), *reference_clips()]
     # the float32 model is NudeNet's own: both canvases are also checked against NudeNet's pipeline
-    detector = None if quantized else importlib.import_module("nudenet").NudeDetector()
+    detector = None
+    if not quantized:
+        import nudenet
+
+        detector = nudenet.NudeDetector()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="framescan-trim-") as tmp:
         v, shapes, vs_nudenet = validate(full, trimmed, clips, Path(tmp), detector)

@@ -19,12 +19,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models import list_manifests
+    from ..models import DEFAULT_MODEL, list_manifests
 
     rows = []
     for m in list_manifests():
         row: dict[str, Any] = {
             "name": m.name,
+            "default": m.name == DEFAULT_MODEL,
             "decoder": m.output.decoder,
             "categories": list(m.categories),
             "sha256": m.sha256,
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        print(f"{r['name']}  ({r['decoder']}; feeds: {', '.join(r['categories']) or 'nothing'})")
+        default = ", the default" if r["default"] else ""
+        print(f"{r['name']}  ({r['decoder']}; feeds: {', '.join(r['categories']) or 'nothing'}{default})")
         print(f"  path:     {r['path'] or '-'}  [{r['status']}]")
         print(f"  sha256:   {r['sha256']}")
         for k, v in r["license"].items():
