@@ -41,12 +41,22 @@ from .thumb import difference, thumbnail
 
 log = logging.getLogger(__name__)
 
+#: Batch size when every frame (or every 2nd) is scored: the scan is inference-bound.
 DEFAULT_BATCH_SIZE = 8
+#: Batch size for sampled frames (fps, adaptive, keyframes, every N > 2): the model waits for
+#: the decoder, so a smaller batch starts it sooner and leaves a shorter tail after the last
+#: frame. Per-frame inference cost is the same at 4 and 8 (trimmed canvas, 7 interleaved
+#: rounds: 9.8 vs 9.4 ms/frame). Measured in two fresh-process A/B runs of ``framescan bench
+#: --sizes 480x854,720x1280 --modes fps1,adaptive --repeats 5 --batch-size 4|8``: 720x1280 at
+#: 1 fps 0.372 -> 0.296 s and 0.383 -> 0.332 s (the model's wait for frames 0.16 -> 0.09-0.10 s),
+#: 480x854 and adaptive unchanged within noise (benchmarks/RESULTS.md).
+SPARSE_BATCH_SIZE = 4
 #: With early exit the decision is checked after every batch: small batches decide sooner
 #: (a violation from 2 s of a 15 s clip at 2 fps: after the 2.5 s frame, not the 3.5 s one).
 EARLY_EXIT_BATCH_SIZE = 2
-#: ``every`` up to this scores enough frames to be inference-bound: ORT threads may spin.
-SPIN_MAX_EVERY = 2
+#: ``every`` up to this scores enough frames to be inference-bound ("dense" scoring): ORT
+#: threads may spin, and batches are DEFAULT_BATCH_SIZE.
+DENSE_MAX_EVERY = 2
 #: Cores from which preprocessing of the next batch overlaps inference of the current one.
 OVERLAP_MIN_CORES = 4
 #: Decoded frames waiting for preprocessing are bounded in bytes as well as in count, so
@@ -88,7 +98,8 @@ class Scanner:
             ``adaptive``: keyframes + scene changes + a floor rate chosen from the packets,
             near-duplicates reuse the last score, and hits are refined to 2 fps
             (``framescan.sample.AdaptiveSampler``).
-        batch_size: frames per inference batch (default 8; 2 with ``early_exit``).
+        batch_size: frames per inference batch (default 8 when every frame or every 2nd is
+            scored, 4 for sampled frames, 2 with ``early_exit``).
         threads: ONNX Runtime intra-op threads (default: the cores available).
         decode_threads: FFmpeg decoder threads (default 2).
         early_exit: stop decoding as soon as the decision is ``block`` (it cannot get worse).
@@ -129,8 +140,9 @@ class Scanner:
             "adaptive": adaptive,
         }
         make_sampler(**self._sampling)  # validate now, not on the first clip
+        dense = bool(all_frames or (every is not None and every <= DENSE_MAX_EVERY))
         if batch_size is None:
-            batch_size = EARLY_EXIT_BATCH_SIZE if early_exit else DEFAULT_BATCH_SIZE
+            batch_size = EARLY_EXIT_BATCH_SIZE if early_exit else DEFAULT_BATCH_SIZE if dense else SPARSE_BATCH_SIZE
         if batch_size < 1:
             raise ValueError(f"{batch_size = } must be >= 1")
         self.batch_size = int(batch_size)
@@ -144,7 +156,7 @@ class Scanner:
         # spinning measured -11% wall (720x1280, every frame, 7.40 -> 6.55 s, 3 alternating
         # rounds). With sparse sampling the decoder needs the cores: no spinning (no change
         # measured at 1 fps: 0.436 vs 0.422 s), nor in services with several workers per core.
-        self.spinning = bool(all_frames or (every is not None and every <= SPIN_MAX_EVERY))
+        self.spinning = dense
         manifests = [m if isinstance(m, ModelManifest) else load_manifest(m) for m in (models or [DEFAULT_MODEL])]
         t0 = time.perf_counter()
         self._models = [

@@ -57,7 +57,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, help="runs per implementation and configuration (default 3; 1 with --quick)")
     p.add_argument("--quick", action="store_true", help="a tiny configuration (240x426, 2 s, 10 fps) for smoke tests")
     p.add_argument("--threads", type=int, help="framescan's inference threads (default: available cores)")
-    p.add_argument("--batch-size", type=int, help="framescan's batch size (default 8; 2 with early exit)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="framescan's batch size (default 8 for every frame, 4 sampled, 2 with early exit)",
+    )
     p.add_argument(
         "--framescan-from",
         metavar="DIR",
