@@ -51,8 +51,8 @@ DEFAULT_BATCH_SIZE = 8
 #: 1 fps 0.372 -> 0.296 s and 0.383 -> 0.332 s (the model's wait for frames 0.16 -> 0.09-0.10 s),
 #: 480x854 and adaptive unchanged within noise (benchmarks/RESULTS.md).
 SPARSE_BATCH_SIZE = 4
-#: With early exit the decision is checked after every batch: small batches decide sooner
-#: (a violation from 2 s of a 15 s clip at 2 fps: after the 2.5 s frame, not the 3.5 s one).
+#: With early exit the decision is checked after every batch: small batches stop sooner after
+#: the frame that tips it (at 2 fps, batches of 8 are checked every 4 s of video, of 2 every 1 s).
 EARLY_EXIT_BATCH_SIZE = 2
 #: ``every`` up to this scores enough frames to be inference-bound ("dense" scoring): ORT
 #: threads may spin, and batches are DEFAULT_BATCH_SIZE.
