@@ -21,8 +21,8 @@ figures in its ``validation`` field; below the bar nothing is written (a stale o
 ``--reference``: validate against another model on the full canvas (the int8 variant on a
 trimmed canvas is checked against the float32 model, not against the int8 model).
 
-For the float32 model (NudeNet's own file) both canvases are also validated against NudeNet's
-own pipeline (``NudeDetector.detect`` on the same frames as BGR), recorded under
+For NudeNet's own float32 file (``NUDENET_FILE``) both canvases are also validated against
+NudeNet's own pipeline (``NudeDetector.detect`` on the same frames as BGR), recorded under
 ``validation.nudenet``: framescan's square canvas does not reproduce NudeNet exactly either
 (it interpolates YUV before converting, NudeNet rounds to uint8 twice), so this is the figure
 that says whether the trimmed canvas is as close to NudeNet as the square one (it is the
@@ -66,6 +66,9 @@ from framescan.models import load_manifest, parse_manifest  # noqa: E402
 from framescan.samples import write_clip  # noqa: E402
 
 DEFAULT_MULTIPLE = 32
+#: The ONNX file of NudeNet's own pipeline (``nudenet.NudeDetector``): for its manifests both
+#: canvases are also validated against that pipeline.
+NUDENET_FILE = {"package": "nudenet", "resource": "320n.onnx"}
 
 
 def accepts_any_size(model: OnnxModel) -> bool:
@@ -173,9 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # an int8 model's build saw the calibration and selection clips: validate it on the reference clips only
     quantized = "quantization" in base
     clips = [*([] if quantized else [*calibration_clips(), *selection_clips()]), *reference_clips()]
-    # the float32 model is NudeNet's own: both canvases are also checked against NudeNet's pipeline
+    # NudeNet's own float32 file: both canvases are also checked against NudeNet's pipeline
     detector = None
-    if not quantized:
+    if not quantized and base.get("file") == NUDENET_FILE:
         import nudenet
 
         detector = nudenet.NudeDetector()
