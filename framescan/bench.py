@@ -640,6 +640,7 @@ def _child_framescan(job: dict[str, Any]) -> dict[str, Any]:
         },
         "ort_available_providers": ort.get_available_providers(),
         "ffmpeg": getattr(av, "ffmpeg_version_info", None),
+        "models": [m.name for m in scanner.models],
     }
     if not job.get("scan", True):
         return result
@@ -934,6 +935,7 @@ def summarize_impl(runs: list[dict[str, Any]]) -> dict[str, Any]:
         peak_rss_mb=stat(r.get("peak_rss_mb") for r in ok),
         ready_rss_mb=stat(r.get("ready_rss_mb") for r in ok),
         threads=ok[0].get("threads"),
+        models=ok[0].get("models"),
     )
     if any("probe_s" in r for r in ok):
         out["probe_s"] = stat(r.get("probe_s") for r in ok)
@@ -1361,8 +1363,9 @@ def render_table(report: dict[str, Any]) -> str:
     for c in cfgs:
         fr = f", {c['frames']} frames" if c.get("frames") else ""
         secs = f"{c['seconds']:g} s" if c.get("seconds") else "? s"
-        lines += ["", f"{c['name']}  ({c['width']}x{c['height']}, {secs}{fr}; {Path(c['clip']).name})"]
         fs, nv = c.get("framescan") or {}, c.get("naive") or {}
+        model = f"; model {', '.join(fs['models'])}" if fs.get("models") else ""
+        lines += ["", f"{c['name']}  ({c['width']}x{c['height']}, {secs}{fr}; {Path(c['clip']).name}{model})"]
         lines += _columns(_config_rows(fs, nv, c.get("ratio") or {}), ("framescan", "naive", "naive/framescan"), "  ")
         for impl, x in (("framescan", fs), ("naive", nv)):
             if x.get("errors"):

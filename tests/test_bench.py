@@ -77,6 +77,7 @@ def test_quick_report_fields(quick: tuple[dict, Path, Path]) -> None:
         assert ag["checked"] and isinstance(ag["agree"], bool) and ag["same_sampled_count"]
         assert 0.0 <= ag["jaccard"] <= 1.0
     assert report["configs"][0]["framescan"]["threads"]["batch_size"] >= 1
+    assert report["configs"][0]["framescan"]["models"] == [DEFAULT_MODEL]  # recorded, also for the default
     # the quick run is not the configuration: speed targets are not evaluated
     by_id = {t["id"]: t for t in report["targets"]}
     assert by_id["speedup_720_fps1"]["met"] is None
@@ -122,6 +123,20 @@ def test_modes_sizes_and_stats() -> None:
     assert bench.Mode.parse("every5").scanner_kwargs() == {"every": 5}
     with pytest.raises(bench.BenchError):
         bench.Mode.parse("fast")
+    # the model suffixes: neither is the default model (trimmed canvas)
+    models = {m: bench.Mode.parse(m).model for m in ("all", "all+int8", "all+square", "all+int8+square")}
+    assert models == {
+        "all": None,
+        "all+int8": "nudenet-320n-int8-trim",
+        "all+square": "nudenet-320n",
+        "all+int8+square": "nudenet-320n-int8",
+    }
+    for name in filter(None, models.values()):
+        assert load_manifest(name).input.trim_multiple == (32 if name.endswith("-trim") else 0), name
+    early = bench.Mode.parse("fps2+square+early")
+    assert early.early_exit and early.model == "nudenet-320n" and early.without_early == "fps2+square"
+    with pytest.raises(bench.BenchError):
+        bench.Mode.parse("fps1+trim")  # the trimmed canvas is the default: no suffix for it
     assert bench.parse_size("720x1280") == (720, 1280)
     with pytest.raises(bench.BenchError):
         bench.parse_size("720")

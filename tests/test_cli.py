@@ -97,7 +97,7 @@ def test_policy_file_changes_the_decision(short_flagged: Path, tmp_path: Path) -
 def test_models_lists_path_sha_and_both_licences() -> None:
     p = run("models")
     assert p.returncode == 0
-    assert "nudenet-320n" in p.stdout and "320n.onnx" in p.stdout
+    assert "nudenet-320n  (yolov8; feeds: sexual)" in p.stdout and "320n.onnx" in p.stdout
     assert "nudenet-320n-trim  (yolov8; feeds: sexual, the default)" in p.stdout
     assert "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f" in p.stdout
     assert "AGPL-3.0" in p.stdout and "MIT" in p.stdout

@@ -60,7 +60,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size",
         type=int,
-        help="framescan's batch size (default 8 for every frame, 4 sampled, 2 with early exit)",
+        help="framescan's batch size (default 8 when every frame or every 2nd is scored, 4 otherwise, "
+        "2 with early exit)",
     )
     p.add_argument(
         "--framescan-from",
