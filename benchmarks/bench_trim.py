@@ -3,12 +3,15 @@
     python benchmarks/bench_trim.py                       # all three parts, 5 rounds
     python benchmarks/bench_trim.py --part preprocess --against /tmp/old-checkout
     python benchmarks/bench_trim.py --part inference --manifests models/nudenet-320n-int8.json /tmp/pinned.json
+    python benchmarks/bench_trim.py --part inference --batches 4 8 --no-spin --rounds 7 \
+        --manifests nudenet-320n-trim nudenet-320n-int8-trim      # batch size, as sampled scans run
 
 Parts (each interleaved: every round runs every variant once, medians reported):
 
-- ``inference``: an isolated ONNX Runtime session per manifest (2 threads, spinning on, as in
-  every-frame scans), ms/frame at batch 8 on the square input (320x320) and, where the graph
-  takes any size, on the trimmed one (320x192 for 9:16).
+- ``inference``: an isolated ONNX Runtime session per manifest (2 threads, spinning on as in
+  every-frame scans, or off with ``--no-spin`` as in sampled scans), ms/frame at each of
+  ``--batches`` (default 8) on the square input (320x320) and, where the graph takes any
+  size, on the trimmed one (320x192 for 9:16).
 - ``preprocess``: ``preprocess_into`` ms/frame on 20 decoded frames of the clip, square vs
   trimmed spec, upright and (the same planes flagged) rotated 90 degrees as phone clips are
   stored. ``--against DIR`` loads another checkout's ``framescan.preprocess`` into the same
@@ -45,7 +48,9 @@ def _interleaved(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str,
     return {k: statistics.median(v) for k, v in values.items()}
 
 
-def bench_inference(manifests: Sequence[str], rounds: int, batch: int = 8) -> dict[str, float]:
+def bench_inference(
+    manifests: Sequence[str], rounds: int, batches: Sequence[int] = (8,), spinning: bool = True
+) -> dict[str, float]:
     import numpy as np
 
     from framescan.infer import OnnxModel
@@ -55,22 +60,24 @@ def bench_inference(manifests: Sequence[str], rounds: int, batch: int = 8) -> di
     runs: dict[str, Callable[[], float]] = {}
     for name in manifests:
         m = load_manifest(name)
-        model = OnnxModel(m, threads=2, allow_spinning=True)
+        model = OnnxModel(m, threads=2, allow_spinning=spinning)
         inp = model.session.get_inputs()[0]
         sizes = {"square": m.input.shape}
         if not isinstance(inp.shape[2], int) and not isinstance(inp.shape[3], int):
             trim = dataclasses.replace(m.input, trim_multiple=32)
             sizes["trimmed"] = trim.shape_for(720, 1280)
         for label, shape in sizes.items():
-            x = rng.random((batch, *shape), dtype=np.float32)
+            for batch in batches:
+                x = rng.random((batch, *shape), dtype=np.float32)
+                reps = max(1, 32 // batch)
 
-            def run(model: OnnxModel = model, x: np.ndarray = x) -> float:
-                t = time.perf_counter()
-                for _ in range(4):
-                    model.raw(x)
-                return (time.perf_counter() - t) * 1000.0 / (4 * len(x))
+                def run(model: OnnxModel = model, x: np.ndarray = x, reps: int = reps) -> float:
+                    t = time.perf_counter()
+                    for _ in range(reps):
+                        model.raw(x)
+                    return (time.perf_counter() - t) * 1000.0 / (reps * len(x))
 
-            runs[f"{m.name} {label} {'x'.join(map(str, shape))} ms/frame"] = run
+                runs[f"{m.name} {label} {'x'.join(map(str, shape))} batch {batch} ms/frame"] = run
     return _interleaved(runs, rounds)
 
 
@@ -148,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--part", choices=("all", "inference", "preprocess", "scan"), default="all")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--manifests", nargs="+", default=["nudenet-320n", "nudenet-320n-int8"])
+    ap.add_argument("--batches", nargs="+", type=int, default=[8], help="inference part: batch sizes")
+    ap.add_argument("--no-spin", dest="spinning", action="store_false", help="inference part: ORT threads do not spin")
     ap.add_argument("--framescan-from", default=None, help="import framescan from this checkout")
     ap.add_argument("--against", type=Path, default=None,
                     help="preprocess part: also time this checkout's kernel, in the same process")  # fmt: skip
@@ -158,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     clip, _ = ensure_clip(default_clip_dir(), 720, 1280, 15.0, 30)
     results: dict[str, float] = {}
     if args.part in ("all", "inference"):
-        results |= bench_inference(args.manifests, args.rounds)
+        results |= bench_inference(args.manifests, args.rounds, args.batches, args.spinning)
     if args.part in ("all", "preprocess"):
         results |= bench_preprocess(clip, args.rounds, args.against)
     if args.part in ("all", "scan"):

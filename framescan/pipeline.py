@@ -45,8 +45,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 8
 #: Batch size for sampled frames (fps, adaptive, keyframes, every N > 2): the model waits for
 #: the decoder, so a smaller batch starts it sooner and leaves a shorter tail after the last
-#: frame. Per-frame inference cost is the same at 4 and 8 (trimmed canvas, 7 interleaved
-#: rounds: 9.8 vs 9.4 ms/frame). Measured in two fresh-process A/B runs of ``framescan bench
+#: frame. Inference costs a little more per frame at 4 than at 8 (trimmed canvas, no spinning:
+#: 8.9 vs 8.1 ms/frame, ``benchmarks/bench_trim.py --part inference --batches 4 8 --no-spin``),
+#: which the earlier start outweighs. Measured in two fresh-process A/B runs of ``framescan bench
 #: --sizes 480x854,720x1280 --modes fps1,adaptive --repeats 5 --batch-size 4|8``: 720x1280 at
 #: 1 fps 0.372 -> 0.296 s and 0.383 -> 0.332 s (the model's wait for frames 0.16 -> 0.09-0.10 s),
 #: 480x854 and adaptive unchanged within noise (benchmarks/RESULTS.md).

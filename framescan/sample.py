@@ -60,8 +60,9 @@ class Sampler(ABC):
     def plan(self, packets: Sequence[PacketInfo]) -> list[int] | None:
         """Which of these packets (one group of pictures, in decode order) carry frames this
         sampler keeps, as positions in ``packets``; ``None`` when this sampler cannot tell
-        before decoding (``plans`` is False). The decoder decodes a planned group only up to its last kept frame
-        (with non-reference frames before it skipped) and keeps exactly the planned frames."""
+        before decoding (``plans`` is False). The decoder decodes a planned group only up to
+        its last kept frame (with non-reference frames before it skipped) and keeps exactly
+        the planned frames."""
         return None
 
     @abstractmethod
