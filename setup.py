@@ -21,7 +21,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["framescan", "framescan.*"]) + ["framescan._models"],
+    packages=[*find_packages(include=["framescan", "framescan.*"]), "framescan._models"],
     # Model manifests live in the top-level models/ folder and ship as framescan._models.
     package_dir={"framescan._models": "models"},
     package_data={"framescan._models": ["*.json", "*.onnx"], "framescan": ["data/*", "data/lexicons/*"]},
@@ -44,9 +44,16 @@ setup(
         # on-screen text (framescan.ocr): PP-OCRv4 det + rec ONNX ship inside the wheel (no download)
         "ocr": OCR,
         # tests and lint: everything the test suite exercises (the service included)
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.5", "scikit-image>=0.22", "pdqhash>=0.2.8", "psutil>=5.9"]
-        + SERVE
-        + OCR,
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "ruff>=0.5",
+            "scikit-image>=0.22",
+            "pdqhash>=0.2.8",
+            "psutil>=5.9",
+            *SERVE,
+            *OCR,
+        ],
     },
     entry_points={"console_scripts": ["framescan=framescan.cli.main:main"]},
     classifiers=[

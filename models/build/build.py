@@ -666,6 +666,7 @@ def _coco_pairs(root: Path) -> list[tuple[int, str]]:
 def coco_labels(root: Path) -> list[dict]:
     pairs = _coco_pairs(root)
     weapons = {"knife", "scissors", "baseball bat"}
+
     def label(n: str) -> dict:
         if n in weapons:
             return {"name": n, "category": "violence", "weight": 0.45}
