@@ -1110,11 +1110,22 @@ def _slow(total: int, elapsed: float, cfg: ServiceConfig) -> Rejected:
 # the app
 
 
-#: Refusals after which the rest of a (small) body is read and discarded before answering;
-#: not 413 (the point is not to read it) nor 408 (the client is too slow to wait for).
-_DRAIN_AFTER = {400, 415}
+#: Refusals after which the rest of a body is read and discarded (at most _DRAIN_BYTES, for
+#: at most _DRAIN_SECONDS) before answering: closing with unread request bytes makes the
+#: kernel send a reset, which can destroy the response before the client reads it. Not 408
+#: (the client is too slow to wait for); 413 only when the rest is small (``_drain_after``).
+_DRAIN_AFTER = {400, 413, 415}
 _DRAIN_BYTES = 8 << 20
 _DRAIN_SECONDS = 2.0
+
+
+def _drain_after(status: int, headers: Any) -> bool:
+    """Whether to discard the rest of a refused body before answering. A 413 whose declared
+    ``Content-Length`` is over _DRAIN_BYTES is answered at once: the point is not to read it."""
+    if status not in _DRAIN_AFTER:
+        return False
+    declared = headers.get("content-length")
+    return status != 413 or declared is None or (declared.isdigit() and int(declared) <= _DRAIN_BYTES)
 
 
 class _TrackedReceive:
@@ -1327,9 +1338,7 @@ def create_app(config: ServiceConfig | ScanService, *, start: bool = True) -> Fa
             upload = await receive_upload(receive, request.headers, svc, limits, name)
         except Rejected as ex:
             svc.abandon_upload()
-            if ex.status in _DRAIN_AFTER and not receive.done:
-                # Closing with unread request bytes makes the kernel send a reset, which can
-                # destroy the response before the client reads it: discard a bounded rest.
+            if not receive.done and _drain_after(ex.status, request.headers):
                 await _discard_rest(receive)
             return reject(ex, close=True)
         except BaseException:
