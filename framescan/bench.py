@@ -270,6 +270,11 @@ class Config:
 # --------------------------------------------------------------------------- clips
 
 
+#: Bumped whenever generated clips change (v2: the flagged image at ``FLAGGED_SCALE`` 1.0), so a
+#: cached clip of an older kind is not reused.
+CLIP_VERSION = "2"
+
+
 def default_clip_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "framescan" / "bench-clips"
@@ -285,7 +290,9 @@ def ensure_clip(
 ) -> tuple[Path, tuple[float, float]]:
     """A generated H.264 clip (``framescan.samples.write_clip``), reused when already written."""
     flagged = flagged or flagged_window(seconds)
-    path = clip_dir / f"bench-{width}x{height}-{seconds:g}s-{fps}fps-flag{flagged[0]:g}-{flagged[1]:g}.mp4"
+    path = (
+        clip_dir / f"bench{CLIP_VERSION}-{width}x{height}-{seconds:g}s-{fps}fps-flag{flagged[0]:g}-{flagged[1]:g}.mp4"
+    )
     if path.exists() and path.stat().st_size > 0:
         log.info("reusing %s", path)
         return path, flagged
