@@ -110,9 +110,11 @@ class AdaptiveSampler(Sampler):
 
     * every keyframe (encoders such as x264 also put one at most scene cuts);
     * every *scene change* inside a group: a packet at least ``scene_ratio`` times the largest
-      of the last 8 non-key packets (a cut costs intra-coded blocks; motion does not: on the
-      test clips cuts measure 1.85-4.9x, everything else at most 1.18x, B-frame streams
-      included, since the largest recent packet is a P-frame's);
+      of the last 8 non-key packets of the same shot (a cut costs intra-coded blocks; motion
+      does not: on the test clips cuts measure 1.85-4.9x, everything else at most 1.18x,
+      B-frame streams included, since the largest recent packet is a P-frame's). The history
+      starts again after each keyframe and each cut, so no cut is called in the first
+      ``MIN_HISTORY`` packets of a shot;
     * a frame whenever ``1 / floor_fps`` seconds have passed without one.
 
     The scan pipeline adds the rest (``Scanner``): frames whose thumbnail is a near-duplicate
@@ -147,13 +149,19 @@ class AdaptiveSampler(Sampler):
         self.scene_changes: list[float] = []
 
     def _is_scene_change(self, p: PacketInfo) -> bool:
-        if p.keyframe:
-            return False
         sizes = self._sizes
-        hit = False
-        if len(sizes) >= self.MIN_HISTORY:
-            hit = p.size >= self.scene_ratio * max(max(sizes), 64)
-        if not hit:  # a cut's intra picture would hide the next cut
+        if p.keyframe:
+            # A keyframe may itself be a cut (x264 puts one at most cuts): the sizes of the shot
+            # before it say nothing of the one after it.
+            sizes.clear()
+            return False
+        hit = len(sizes) >= self.MIN_HISTORY and p.size >= self.scene_ratio * max(max(sizes), 64)
+        if hit:
+            # Learn the new shot from the packets after the cut (the cut's intra picture would
+            # hide the next cut; the old shot's sizes would make every packet of a busier shot
+            # a "cut": x264 medium, a cut into a detailed shot, 60 of 67 frames taken).
+            sizes.clear()
+        else:
             sizes.append(p.size)
         return hit
 

@@ -38,6 +38,7 @@ def _encode(path: Path, shots: list[Shot], options: dict[str, str], gop: int = 6
 
 ULTRAFAST = {"preset": "ultrafast", "crf": "23"}  # no B-frames, no scene-cut keyframes
 BFRAMES = {"preset": "veryfast", "bframes": "3", "crf": "23"}  # B-frames, scene-cut I-frames
+MEDIUM = {"preset": "medium", "crf": "23"}  # x264 default: adaptive B-frames, mbtree, scene-cut keyframes
 CLIPS = [
     # (id, flagged interval, encoder options)
     ("on-keyframe", (6.0, 8.0), ULTRAFAST),
@@ -45,6 +46,7 @@ CLIPS = [
     ("short-0.7s", (7.15, 7.85), ULTRAFAST),
     ("bframes-scenecut", (2.6, 4.9), BFRAMES),
     ("bframes-long", (1.1, 8.7), BFRAMES),
+    ("x264-medium", (6.0, 8.0), MEDIUM),
 ]
 
 
@@ -126,6 +128,23 @@ def test_plan_takes_keyframes_scene_changes_and_the_floor() -> None:
     # keyframe 0.0, floor 2.0, the cut 3.1, floor 5.1
     assert kept == [0.0, 2.0, 3.1, 5.1]
     assert s.scene_changes == [pytest.approx(3.1)]
+
+
+@pytest.mark.parametrize("cut_on_keyframe", [False, True], ids=["cut-mid-group", "cut-on-keyframe"])
+def test_a_cut_into_a_busier_shot_is_one_scene_change(cut_on_keyframe: bool) -> None:
+    """After a cut into a shot whose every packet is 3x larger (more detail, more motion),
+    only the cut is a scene change: the history is the new shot's, not the old one's."""
+    s = AdaptiveSampler(floor_fps=0.5, scene_ratio=1.5)
+    t = np.arange(0, 6, 0.1)
+    sizes = [2000 if x < 3.05 else 6000 for x in t]
+    cut = 31  # 3.1 s
+    sizes[cut] = 20000
+    packets = [
+        PacketInfo(float(x), sz, i == 0 or (cut_on_keyframe and i == cut)) for i, (x, sz) in enumerate(zip(t, sizes))
+    ]
+    kept = [round(packets[i].time, 1) for i in s.plan(packets)]
+    assert kept == [0.0, 2.0, 3.1, 5.1]
+    assert s.scene_changes == ([] if cut_on_keyframe else [pytest.approx(3.1)])
 
 
 def test_planned_decoding_keeps_exactly_the_planned_frames(tmp_path: Path) -> None:
