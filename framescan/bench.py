@@ -219,6 +219,7 @@ class BenchOptions:
     clip_dir: str | None = None
     quick: bool = False
     threads: int | None = None
+    decode_threads: int | None = None
     batch_size: int | None = None
     naive: bool = True
     cold_uncached: bool = True
@@ -599,6 +600,8 @@ def _child_framescan(job: dict[str, Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = dict(mode.scanner_kwargs())
     if job.get("threads"):
         kwargs["threads"] = int(job["threads"])
+    if job.get("decode_threads"):
+        kwargs["decode_threads"] = int(job["decode_threads"])
     if job.get("batch_size"):
         kwargs["batch_size"] = int(job["batch_size"])
     t1 = time.perf_counter()
@@ -1153,7 +1156,12 @@ def run_bench(opts: BenchOptions, notify: Callable[[str], None] | None = None) -
     configs = build_configs(opts, say)
     if not configs:
         raise BenchError("nothing to run")
-    base = {"repo": str(repo), "threads": opts.threads, "batch_size": opts.batch_size}
+    base = {
+        "repo": str(repo),
+        "threads": opts.threads,
+        "decode_threads": opts.decode_threads,
+        "batch_size": opts.batch_size,
+    }
     impls = list(IMPLS) if opts.naive else ["framescan"]
 
     cold_uncached: dict[str, Any] | None = None
@@ -1217,6 +1225,7 @@ def run_bench(opts: BenchOptions, notify: Callable[[str], None] | None = None) -
             "repeats": repeats,
             "quick": opts.quick,
             "threads": opts.threads,
+            "decode_threads": opts.decode_threads,
             "batch_size": opts.batch_size,
             "precision": "fp32",
             "naive": "cv2.VideoCapture (every frame) + nudenet.NudeDetector().detect(frame) per sampled frame",

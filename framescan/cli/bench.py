@@ -57,6 +57,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, help="runs per implementation and configuration (default 3; 1 with --quick)")
     p.add_argument("--quick", action="store_true", help="a tiny configuration (240x426, 2 s, 10 fps) for smoke tests")
     p.add_argument("--threads", type=int, help="framescan's inference threads (default: available cores)")
+    p.add_argument("--decode-threads", type=int, help="framescan's decoder threads (default 2)")
     p.add_argument(
         "--batch-size",
         type=int,
@@ -109,6 +110,7 @@ def _options(args: argparse.Namespace) -> Any:
         clip_dir=args.clip_dir,
         quick=args.quick,
         threads=args.threads,
+        decode_threads=args.decode_threads,
         batch_size=args.batch_size,
         naive=args.naive,
         cold_uncached=args.cold_uncached,
