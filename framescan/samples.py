@@ -125,12 +125,17 @@ def write_clip(
     bit_rate: int | None = None,
     container_format: str | None = None,
     timestamps: Sequence[float] | None = None,
+    preset: str = "ultrafast",
 ) -> Path:
     """Encode a clip and return its path.
 
     ``flagged=(6, 8)`` shows the flagged image from 6 s to 8 s; ``rotation`` (degrees
     counter-clockwise) and ``hflip`` (a mirror after the rotation) write a display matrix and store
     the frames transformed the other way, so the clip *displays* upright. ``timestamps`` (seconds) makes a variable-frame-rate clip.
+    ``preset`` is x264's / x265's: ``ultrafast`` (the default: quick to write; CAVLC, no
+    deblocking, no B-frames, no scene-cut keyframes, so also quick to decode) or e.g. ``medium``
+    (the encoders' own default: CABAC, deblocking, B-frames, keyframes at cuts) for clips
+    encoded the way uploads usually are.
     """
     import av
 
@@ -154,9 +159,9 @@ def write_clip(
         if bit_rate:
             cc.bit_rate = bit_rate
         if codec == "libx264":
-            stream.options = {"preset": "ultrafast", "crf": "23"}
+            stream.options = {"preset": preset, "crf": "23"}
         elif codec == "libx265":
-            stream.options = {"preset": "ultrafast", "x265-params": "log-level=error"}
+            stream.options = {"preset": preset, "x265-params": "log-level=error"}
         elif codec == "libvpx-vp9":
             stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"}
         if rotation or hflip:

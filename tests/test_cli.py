@@ -111,6 +111,22 @@ def test_sample_then_scan(tmp_path: Path) -> None:
     assert p.returncode in (EXIT_BLOCK, EXIT_REVIEW), p.stdout + p.stderr
 
 
+def test_sample_preset_reaches_the_encoder(tmp_path: Path) -> None:
+    """``--preset medium`` is x264's default: B-frames (decode order differs from presentation
+    order), which ultrafast never writes."""
+    import av
+
+    def reordered(preset: str) -> bool:
+        clip = tmp_path / f"{preset}.mp4"
+        p = run("sample", str(clip), "--seconds", "1", "--size", "160x284", "--preset", preset)
+        assert p.returncode == 0 and preset in p.stdout, p.stdout + p.stderr
+        with av.open(str(clip)) as c:
+            pts = [pk.pts for pk in c.demux(video=0) if pk.size]
+        return pts != sorted(pts)
+
+    assert reordered("medium") and not reordered("ultrafast")
+
+
 def test_probe_command(short_flagged: Path) -> None:
     p = run("probe", str(short_flagged))
     assert p.returncode == 0 and json.loads(p.stdout)["codec"] == "h264"

@@ -23,6 +23,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--size", default="720x1280", help="WIDTHxHEIGHT (default 720x1280, portrait)")
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--codec", default="libx264", help="libx264, libx265, libvpx-vp9, mjpeg, ...")
+    p.add_argument(
+        "--preset",
+        default="ultrafast",
+        help="x264/x265 preset (default ultrafast: quick to write and to decode; medium is the encoders' "
+        "default, closer to uploaded clips: B-frames, keyframes at cuts, costlier to decode)",
+    )
     return p
 
 
@@ -36,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from ex
     flagged = tuple(args.flagged) if args.flagged else None
     path = write_clip(args.out, width=w, height=h, seconds=args.seconds, fps=args.fps, codec=args.codec,
-                      flagged=flagged)  # fmt: skip
+                      flagged=flagged, preset=args.preset)  # fmt: skip
     print(
-        f"wrote {path} ({w}x{h}, {args.seconds:g} s, {args.codec}"
+        f"wrote {path} ({w}x{h}, {args.seconds:g} s, {args.codec} {args.preset}"
         + (f", flagged {flagged[0]:g}-{flagged[1]:g} s)" if flagged else ")")
     )
     return 0
