@@ -22,8 +22,8 @@ import numpy as np
 ORDINARY_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "camera")
 FLAGGED_IMAGE = "colorwheel"
 #: The flagged image's size as a share of the frame's shorter side. At 1.0 NudeNet 320n scores
-#: it 0.66-0.71 on portrait clips (0.61-0.72 landscape) in every frame, clear of the default
-#: block threshold (0.6); at 0.8 it scored 0.52-0.69 and sat on that threshold.
+#: it at least 0.66 on portrait clips (0.61 landscape) in every frame, typically 0.69-0.71, clear
+#: of the default block threshold (0.6); at 0.8 it scored 0.52-0.69 and sat on that threshold.
 FLAGGED_SCALE = 1.0
 _HD_MIN_SIDE = 720
 
