@@ -127,6 +127,27 @@ def test_sample_preset_reaches_the_encoder(tmp_path: Path) -> None:
     assert reordered("medium") and not reordered("ultrafast")
 
 
+@pytest.mark.parametrize(
+    "args,says",
+    [
+        (["--codec", "nosuchcodec"], "no such encoder"),
+        (["--codec", "libvpx-vp9", "--preset", "medium"], "--preset applies to libx264 and libx265"),
+    ],
+)
+def test_sample_refuses_what_it_cannot_write(tmp_path: Path, args: list[str], says: str) -> None:
+    clip = tmp_path / "x.mkv"
+    p = run("sample", str(clip), "--seconds", "1", "--size", "160x284", *args)
+    assert p.returncode == EXIT_CONFIG and says in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert not clip.exists()
+
+
+def test_sample_writes_mjpeg(tmp_path: Path) -> None:
+    clip = tmp_path / "m.mkv"
+    p = run("sample", str(clip), "--seconds", "1", "--size", "160x284", "--codec", "mjpeg")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(run("probe", str(clip)).stdout)["codec"] == "mjpeg"
+
+
 def test_probe_command(short_flagged: Path) -> None:
     p = run("probe", str(short_flagged))
     assert p.returncode == 0 and json.loads(p.stdout)["codec"] == "h264"

@@ -9,9 +9,13 @@ Needs scikit-image (installed with the ``dev`` extra).
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path
 from typing import Any
 
 NAME = "sample"
+#: x264's and x265's presets, fastest first.
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -26,13 +30,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--preset",
         default="ultrafast",
-        help="x264/x265 preset (default ultrafast: quick to write and to decode; medium is the encoders' "
+        choices=PRESETS,
+        metavar="PRESET",
+        help="libx264/libx265 preset (default ultrafast: quick to write and to decode; medium is the encoders' "
         "default, closer to uploaded clips: B-frames, keyframes at cuts, costlier to decode)",
     )
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    import av
+
     from ..errors import ConfigError
     from ..samples import write_clip
 
@@ -41,10 +49,21 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as ex:
         raise ConfigError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from ex
     flagged = tuple(args.flagged) if args.flagged else None
-    path = write_clip(args.out, width=w, height=h, seconds=args.seconds, fps=args.fps, codec=args.codec,
-                      flagged=flagged, preset=args.preset)  # fmt: skip
+    x26x = args.codec in ("libx264", "libx265")
+    if args.preset != "ultrafast" and not x26x:
+        raise ConfigError(f"--preset applies to libx264 and libx265, not to --codec {args.codec}")
+    pix_fmt = "yuvj420p" if args.codec == "mjpeg" else "yuv420p"  # FFmpeg's MJPEG takes full-range YUV only
+    try:
+        path = write_clip(args.out, width=w, height=h, seconds=args.seconds, fps=args.fps, codec=args.codec,
+                          flagged=flagged, preset=args.preset, pix_fmt=pix_fmt)  # fmt: skip
+    except (av.FFmpegError, ValueError) as ex:  # an unknown codec, or options it refuses
+        with contextlib.suppress(OSError):
+            Path(args.out).unlink()
+        why = "FFmpeg has no such encoder" if isinstance(ex, av.codec.codec.UnknownCodecError) else str(ex)
+        raise ConfigError(f"cannot write {args.out} with --codec {args.codec}: {why}") from ex
     print(
-        f"wrote {path} ({w}x{h}, {args.seconds:g} s, {args.codec} {args.preset}"
+        f"wrote {path} ({w}x{h}, {args.seconds:g} s, {args.codec}"
+        + (f" {args.preset}" if x26x else "")
         + (f", flagged {flagged[0]:g}-{flagged[1]:g} s)" if flagged else ")")
     )
     return 0
