@@ -41,8 +41,7 @@ from .thumb import difference, thumbnail
 
 log = logging.getLogger(__name__)
 
-#: Batch size when every frame (or every 2nd, or >= DENSE_MIN_FPS) is scored: the scan is
-#: inference-bound.
+#: Batch size when every frame (or every 2nd) is scored: the scan is inference-bound.
 DEFAULT_BATCH_SIZE = 8
 #: Batch size for sampled frames (fps, adaptive, keyframes, every N > 2): the model waits for
 #: the decoder, so a smaller batch starts it sooner and leaves a shorter tail after the last
@@ -59,9 +58,6 @@ EARLY_EXIT_BATCH_SIZE = 2
 #: ``every`` up to this scores enough frames to be inference-bound ("dense" scoring): ORT
 #: threads may spin, and batches are DEFAULT_BATCH_SIZE.
 DENSE_MAX_EVERY = 2
-#: ``fps`` from this up is dense too: every 2nd frame or more of a 24-30 fps clip (the
-#: Scanner is built before it sees a clip, so this is judged on common frame rates).
-DENSE_MIN_FPS = 12.0
 #: Cores from which preprocessing of the next batch overlaps inference of the current one.
 OVERLAP_MIN_CORES = 4
 #: Decoded frames waiting for preprocessing are bounded in bytes as well as in count, so
@@ -104,7 +100,7 @@ class Scanner:
             near-duplicates reuse the last score, and hits are refined to 2 fps
             (``framescan.sample.AdaptiveSampler``).
         batch_size: frames per inference batch (default 8 when every frame or every 2nd is
-            scored, or at >= 12 fps; 4 for sampled frames, 2 with ``early_exit``).
+            scored, 4 for sampled frames, 2 with ``early_exit``).
         threads: ONNX Runtime intra-op threads (default: the cores available).
         decode_threads: FFmpeg decoder threads (default 2).
         early_exit: stop decoding as soon as the decision is ``block`` (it cannot get worse).
@@ -145,9 +141,7 @@ class Scanner:
             "adaptive": adaptive,
         }
         make_sampler(**self._sampling)  # validate now, not on the first clip
-        dense = bool(
-            all_frames or (every is not None and every <= DENSE_MAX_EVERY) or (fps is not None and fps >= DENSE_MIN_FPS)
-        )
+        dense = bool(all_frames or (every is not None and every <= DENSE_MAX_EVERY))
         if batch_size is None:
             batch_size = EARLY_EXIT_BATCH_SIZE if early_exit else DEFAULT_BATCH_SIZE if dense else SPARSE_BATCH_SIZE
         if batch_size < 1:

@@ -61,7 +61,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size",
         type=int,
-        help="framescan's batch size (default 8 when every frame or every 2nd is scored, or at >= 12 fps; 4 otherwise, "
+        help="framescan's batch size (default 8 when every frame or every 2nd is scored, 4 otherwise, "
         "2 with early exit)",
     )
     p.add_argument(

@@ -70,8 +70,7 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=int,
         default=None,
-        help="frames per inference batch (default 8 with --all, --every 1-2 or --fps >= 12, 4 otherwise, "
-        "2 with --early-exit)",
+        help="frames per inference batch (default 8 with --all or --every 1-2, 4 otherwise, 2 with --early-exit)",
     )
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: available cores)")
     p.add_argument("--early-exit", action="store_true", help="stop a clip as soon as its decision is block")
