@@ -47,6 +47,7 @@ CLIPS = [
     ("bframes-scenecut", (2.6, 4.9), BFRAMES),
     ("bframes-long", (1.1, 8.7), BFRAMES),
     ("x264-medium", (6.0, 8.0), MEDIUM),
+    ("cut-after-keyframe", (2.1, 2.7), ULTRAFAST),  # 3 frames after the keyframe at 2 s
 ]
 
 
@@ -130,21 +131,43 @@ def test_plan_takes_keyframes_scene_changes_and_the_floor() -> None:
     assert s.scene_changes == [pytest.approx(3.1)]
 
 
+@pytest.mark.parametrize("bframes", [False, True], ids=["p-only", "p-and-b"])
 @pytest.mark.parametrize("cut_on_keyframe", [False, True], ids=["cut-mid-group", "cut-on-keyframe"])
-def test_a_cut_into_a_busier_shot_is_one_scene_change(cut_on_keyframe: bool) -> None:
-    """After a cut into a shot whose every packet is 3x larger (more detail, more motion),
-    only the cut is a scene change: the history is the new shot's, not the old one's."""
+def test_a_cut_into_a_busier_shot_is_not_a_run_of_cuts(cut_on_keyframe: bool, bframes: bool) -> None:
+    """After a cut into a shot whose every packet is 3x larger (more detail, more motion), the
+    new shot's packets are not all called cuts: the cut is, and at most the packet after it
+    when the cut was a keyframe (whose size says nothing). B-frames: small packets between
+    the P-frames, in both shots."""
     s = AdaptiveSampler(floor_fps=0.5, scene_ratio=1.5)
     t = np.arange(0, 6, 0.1)
-    sizes = [2000 if x < 3.05 else 6000 for x in t]
+    sizes = [(2000 if x < 3.05 else 6000) // (4 if bframes and i % 2 else 1) for i, x in enumerate(t)]
     cut = 31  # 3.1 s
     sizes[cut] = 20000
     packets = [
         PacketInfo(float(x), sz, i == 0 or (cut_on_keyframe and i == cut)) for i, (x, sz) in enumerate(zip(t, sizes))
     ]
     kept = [round(packets[i].time, 1) for i in s.plan(packets)]
-    assert kept == [0.0, 2.0, 3.1, 5.1]
-    assert s.scene_changes == ([] if cut_on_keyframe else [pytest.approx(3.1)])
+    if cut_on_keyframe:
+        assert kept == [0.0, 2.0, 3.1, 3.2, 5.2]
+        assert s.scene_changes == [pytest.approx(3.2)]
+    else:
+        assert kept == [0.0, 2.0, 3.1, 5.1]
+        assert s.scene_changes == [pytest.approx(3.1)]
+
+
+@pytest.mark.parametrize("after", [1, 2, 3, 4, 10])
+def test_a_cut_just_after_a_keyframe_is_called(after: int) -> None:
+    """A keyframe that is not a cut (a periodic one, mid-shot) leaves the shot's history as it
+    is: a cut 1-4 packets after it is still seen."""
+    s = AdaptiveSampler(floor_fps=0.5, scene_ratio=1.5)
+    t = np.arange(0, 4, 0.1)
+    sizes = [5000] * len(t)
+    sizes[20] = 40000  # the keyframe at 2.0 s
+    sizes[20 + after] = 30000
+    packets = [PacketInfo(float(x), sz, i in (0, 20)) for i, (x, sz) in enumerate(zip(t, sizes))]
+    kept = [round(packets[i].time, 1) for i in s.plan(packets)]
+    assert s.scene_changes == [pytest.approx(2.0 + after / 10)]
+    assert round(2.0 + after / 10, 1) in kept
 
 
 def test_planned_decoding_keeps_exactly_the_planned_frames(tmp_path: Path) -> None:
