@@ -131,14 +131,27 @@ def test_sample_preset_reaches_the_encoder(tmp_path: Path) -> None:
     "args,says",
     [
         (["--codec", "nosuchcodec"], "no such encoder"),
-        (["--codec", "libvpx-vp9", "--preset", "medium"], "--preset applies to libx264 and libx265"),
+        (["--codec", "aac"], "not a video encoder"),
+        (["--codec", "libvpx-vp9", "--preset", "ultrafast"], "--preset applies to libx264 and libx265"),
+        (["--size", "0x0"], "--size must be even"),
+        (["--size", "161x285"], "--size must be even"),
+        (["--fps", "0"], "must be > 0"),
+        (["--codec", "mpeg2video", "--fps", "7"], "cannot write"),  # MPEG-2 refuses 7 fps when it opens
     ],
 )
 def test_sample_refuses_what_it_cannot_write(tmp_path: Path, args: list[str], says: str) -> None:
+    """A clear CONFIG error, no traceback, and a file of that name already there is left as it was
+    (nothing else is left in the directory)."""
     clip = tmp_path / "x.mkv"
+    clip.write_bytes(b"keep me")
     p = run("sample", str(clip), "--seconds", "1", "--size", "160x284", *args)
     assert p.returncode == EXIT_CONFIG and says in p.stderr and "Traceback" not in p.stderr, p.stderr
-    assert not clip.exists()
+    assert clip.read_bytes() == b"keep me" and list(tmp_path.iterdir()) == [clip]
+
+
+def test_sample_into_a_missing_directory(tmp_path: Path) -> None:
+    p = run("sample", str(tmp_path / "nope" / "x.mp4"), "--seconds", "1", "--size", "160x284")
+    assert p.returncode == EXIT_CONFIG and "does not exist" in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
 def test_sample_writes_mjpeg(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--codec", default="libx264", help="libx264, libx265, libvpx-vp9, mjpeg, ...")
     p.add_argument(
         "--preset",
-        default="ultrafast",
+        default=None,
         choices=PRESETS,
         metavar="PRESET",
         help="libx264/libx265 preset (default ultrafast: quick to write and to decode; medium is the encoders' "
@@ -48,22 +49,41 @@ def run(args: argparse.Namespace) -> int:
         w, h = (int(x) for x in args.size.lower().split("x"))
     except ValueError as ex:
         raise ConfigError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from ex
-    flagged = tuple(args.flagged) if args.flagged else None
-    x26x = args.codec in ("libx264", "libx265")
-    if args.preset != "ultrafast" and not x26x:
-        raise ConfigError(f"--preset applies to libx264 and libx265, not to --codec {args.codec}")
-    pix_fmt = "yuvj420p" if args.codec == "mjpeg" else "yuv420p"  # FFmpeg's MJPEG takes full-range YUV only
+    if w < 2 or h < 2 or w % 2 or h % 2:
+        raise ConfigError(f"--size must be even and at least 2x2 (4:2:0 video), got {args.size!r}")
+    if not args.fps > 0 or not args.seconds > 0:
+        raise ConfigError(f"--fps and --seconds must be > 0, got {args.fps} and {args.seconds:g}")
     try:
-        path = write_clip(args.out, width=w, height=h, seconds=args.seconds, fps=args.fps, codec=args.codec,
-                          flagged=flagged, preset=args.preset, pix_fmt=pix_fmt)  # fmt: skip
-    except (av.FFmpegError, ValueError) as ex:  # an unknown codec, or options it refuses
+        if av.codec.Codec(args.codec, "w").type != "video":
+            raise ConfigError(f"--codec {args.codec} is not a video encoder")
+    except av.codec.codec.UnknownCodecError as ex:
+        raise ConfigError(f"--codec {args.codec}: FFmpeg has no such encoder") from ex
+    x26x = args.codec in ("libx264", "libx265")
+    if args.preset is not None and not x26x:
+        raise ConfigError(f"--preset applies to libx264 and libx265, not to --codec {args.codec}")
+    preset = args.preset or "ultrafast"
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ConfigError(f"cannot write {out}: directory {out.parent} does not exist")
+    flagged = tuple(args.flagged) if args.flagged else None
+    pix_fmt = "yuvj420p" if args.codec == "mjpeg" else "yuv420p"  # FFmpeg's MJPEG takes full-range YUV only
+    # Written under a temporary name (same extension: it picks the container) and renamed when
+    # complete, so a failure leaves neither a partial clip nor a damaged file of that name.
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp{out.suffix}")
+    try:
+        write_clip(tmp, width=w, height=h, seconds=args.seconds, fps=args.fps, codec=args.codec,
+                   flagged=flagged, preset=preset, pix_fmt=pix_fmt)  # fmt: skip
+        os.replace(tmp, out)
+    except (av.FFmpegError, ValueError) as ex:  # a container or options the encoder refuses
+        raise ConfigError(f"cannot write {out} with --codec {args.codec}: {ex}") from ex
+    except OSError as ex:
+        raise ConfigError(f"cannot write {out}: {ex.strerror or ex}") from ex
+    finally:
         with contextlib.suppress(OSError):
-            Path(args.out).unlink()
-        why = "FFmpeg has no such encoder" if isinstance(ex, av.codec.codec.UnknownCodecError) else str(ex)
-        raise ConfigError(f"cannot write {args.out} with --codec {args.codec}: {why}") from ex
+            tmp.unlink()
     print(
-        f"wrote {path} ({w}x{h}, {args.seconds:g} s, {args.codec}"
-        + (f" {args.preset}" if x26x else "")
+        f"wrote {out} ({w}x{h}, {args.seconds:g} s, {args.codec}"
+        + (f" {preset}" if x26x else "")
         + (f", flagged {flagged[0]:g}-{flagged[1]:g} s)" if flagged else ")")
     )
     return 0
