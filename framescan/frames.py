@@ -24,6 +24,12 @@ class ColorInfo:
         if self.matrix not in ("bt601", "bt709"):
             raise ValueError(f"{self.matrix = } must be 'bt601' or 'bt709'")
 
+    @property
+    def av_colorspace(self) -> str:
+        """The matrix as PyAV names it (``src_colorspace=`` of ``VideoFrame.to_ndarray``), for
+        converting a frame to RGB/BGR the way the stream says, e.g. to feed a reference pipeline."""
+        return "itu709" if self.matrix == "bt709" else "itu601"
+
 
 @dataclass
 class YuvFrame:

@@ -102,8 +102,8 @@ def nudenet_detections(detector: Any, path: Path, labels: Sequence[str]) -> list
     out: list[Detections] = []
     with av.open(str(path)) as container:
         for i, frame in enumerate(container.decode(video=0)):
-            matrix = to_yuv_frame(frame, i, float(frame.time or 0.0)).color.matrix
-            bgr = frame.to_ndarray(format="bgr24", src_colorspace="itu709" if matrix == "bt709" else "itu601")
+            color = to_yuv_frame(frame, i, float(frame.time or 0.0)).color
+            bgr = frame.to_ndarray(format="bgr24", src_colorspace=color.av_colorspace)
             found = detector.detect(bgr)
             boxes = [[x, y, x + w, y + h] for x, y, w, h in (d["box"] for d in found)]
             out.append(

@@ -47,8 +47,7 @@ def test_detections_match_nudenet(image: str, w: int, h: int, tmp_path: Path, de
     checked = 0
     for i, frame in enumerate(_frames(clip)):
         yuv = to_yuv_frame(frame, i, float(frame.time))
-        space = "itu709" if yuv.color.matrix == "bt709" else "itu601"
-        bgr = frame.to_ndarray(format="bgr24", src_colorspace=space)
+        bgr = frame.to_ndarray(format="bgr24", src_colorspace=yuv.color.av_colorspace)
         theirs = detector.detect(bgr)
         batch = np.zeros((1, *spec.shape_for(*yuv.upright_size)), np.float32)
         geo = preprocess_into(yuv, spec, batch[0])
