@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -543,12 +543,21 @@ class Scanner:
     ) -> int:
         """Adaptive sampling's second pass. From every frame that reaches a review threshold it
         walks the ``refine_fps`` grid (instants k / refine_fps: the frames fixed sampling at that
-        rate scores) both ways, scoring each grid frame as soon as it is decoded and going on
-        past it only if it is a hit too, so every hit run and its edges are scored where fixed
-        ``refine_fps`` sampling scores them. Returns the number of frames added."""
+        rate scores) both ways, going on past a grid frame only if it is a hit too, so every hit
+        run and its edges are scored where fixed ``refine_fps`` sampling scores them. Returns the
+        number of frames added.
+
+        It runs in rounds so decoding overlaps inference: a round's instants are decoded in a
+        thread while the frames already decoded are scored, in batches of what is ready. After
+        a hit the round also takes, speculatively, the grid instants up to the next frame the
+        main pass scored: no cut was seen in between, so the shot (and the hit) most likely goes
+        on, and scoring them together saves a decode-then-infer round trip per frame. A miss in
+        that span costs inferences fixed ``refine_fps`` sampling makes anyway. Instants the walk
+        still needs after a round (behind the decoder, or past a miss) make the next round."""
         step = 1.0 / sampler.refine_fps
         end = info.duration or decoder.stats.end_time or 0.0
         times = sorted(fs.time for fs in scored)
+        main_times = list(times)  # the main pass's frames: a cut lies only at one of them
         tried: set[int] = set()
         pending: list[float] = []
 
@@ -561,39 +570,113 @@ class Scanner:
             i = bisect.bisect_left(times, x - 1e-6)
             return i < len(times) and times[i] < x + step - 1e-6
 
+        def add(k: int) -> bool:
+            x = k * step
+            if k < 0 or k in tried or x > end or scored_near(x):
+                return False
+            tried.add(k)
+            bisect.insort(pending, x)
+            return True
+
         def walk(t: float) -> None:
-            """Queue the grid instants just before and just after a hit at ``t``."""
-            k_before = int(np.ceil(t / step - 1e-6)) - 1  # largest k with k * step < t
-            k_after = int(np.floor(t / step + 1e-6)) + 1  # smallest k with k * step > t
-            for k in (k_before, k_after):
-                x = k * step
-                if k < 0 or k in tried or x > end or scored_near(x):
-                    continue
-                tried.add(k)
-                bisect.insort(pending, x)
+            """Queue the grid instants just before and just after a hit at ``t``, and the rest
+            of the grid up to the main pass's next frame (speculation: see above)."""
+            add(int(np.ceil(t / step - 1e-6)) - 1)  # largest k with k * step < t
+            k = int(np.floor(t / step + 1e-6)) + 1  # smallest k with k * step > t
+            i = bisect.bisect_right(main_times, t + 1e-6)
+            until = main_times[i] if i < len(main_times) else end
+            add(k)
+            while (k + 1) * step < until - 1e-6:
+                k += 1
+                add(k)
 
         for fs in scored:
             if is_hit(fs):
                 walk(fs.time)
         added = 0
         bufs = self._buffer_sets[0]
-        t0 = time.perf_counter()
-        for frame in decoder.frames_at(pending):
-            stage["decode"] += time.perf_counter() - t0
-            if frame.time not in times:
-                fs = self._score_now([frame], bufs, scored, stage)
-                bisect.insort(times, fs.time)
-                added += 1
-                if is_hit(fs):
-                    walk(fs.time)
-            t0 = time.perf_counter()
-        stage["decode"] += time.perf_counter() - t0
+        while pending:
+            todo, pending = pending, []
+            with contextlib.closing(self._decoded_batches(decoder, todo, stage)) as batches:
+                for frames in batches:  # closing: the decoding thread is joined if scoring fails
+                    fresh = [f for f in frames if f.time not in times]
+                    if not fresh:
+                        continue
+                    new = self._score_now(fresh, bufs, scored, stage)
+                    added += len(new)
+                    for fs in new:
+                        bisect.insort(times, fs.time)
+                    for fs in new:
+                        if is_hit(fs):
+                            walk(fs.time)
         return added
+
+    def _decoded_batches(
+        self, decoder: FrameDecoder, instants: list[float], stage: dict[str, float]
+    ) -> Iterator[list[YuvFrame]]:
+        """The frames at ``instants`` (``FrameDecoder.frames_at``), decoded in a thread and given
+        in batches of up to ``batch_size`` of the frames ready when the caller asks (at least
+        one), so the caller scores a batch while the next frames decode. The thread is always
+        joined, also when the caller stops early or raises."""
+        ready: queue.Queue[Any] = queue.Queue(maxsize=self.batch_size)
+        stop = threading.Event()
+
+        def run() -> None:
+            frames = decoder.frames_at(instants)
+            try:
+                while not stop.is_set():
+                    t0 = time.perf_counter()
+                    frame = next(frames, _END)
+                    stage["decode"] += time.perf_counter() - t0
+                    while not stop.is_set():
+                        try:
+                            ready.put(frame, timeout=_POLL)
+                            break
+                        except queue.Full:
+                            continue
+                    if frame is _END:
+                        return
+            except BaseException as ex:
+                with contextlib.suppress(queue.Full):
+                    ready.put(_Failure(ex), timeout=1.0)
+            finally:
+                frames.close()
+
+        thread = threading.Thread(target=run, name="framescan-refine-decode", daemon=True)
+        thread.start()
+        try:
+            done = False
+            while not done:
+                batch: list[YuvFrame] = []
+                item = ready.get()
+                while True:
+                    if item is _END:
+                        done = True
+                        break
+                    if isinstance(item, _Failure):
+                        raise item.exc
+                    batch.append(item)
+                    if len(batch) == self.batch_size:
+                        break
+                    try:
+                        item = ready.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    yield batch
+                del batch
+        finally:
+            stop.set()
+            while thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        ready.get_nowait()
+                thread.join(timeout=0.01)
 
     def _score_now(
         self, frames: list[YuvFrame], bufs: list[np.ndarray], out: list[FrameScore], stage: dict[str, float]
-    ) -> FrameScore:
-        """Score frames synchronously (the refinement pass); returns the last one's score."""
+    ) -> list[FrameScore]:
+        """Score frames synchronously (the refinement pass); returns their scores."""
         t0 = time.perf_counter()
         views = self._views(bufs, frames[0])
         geos = [
@@ -604,7 +687,7 @@ class Scanner:
         scores = [FrameScore(f.index, f.time) for f in frames]
         self._run_models(views, geos, scores, stage)  # type: ignore[arg-type]
         out.extend(scores)
-        return scores[-1]
+        return scores
 
     def _run_models(
         self,

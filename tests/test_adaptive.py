@@ -3,6 +3,7 @@ flagged shots start on and off keyframes, with and without B-frames and encoder 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import av
@@ -186,3 +187,43 @@ def test_planned_decoding_keeps_exactly_the_planned_frames(tmp_path: Path) -> No
         assert extra == [0.5, 2.5]  # 12.0 is past the end (10 s): nothing
     finally:
         c.close()
+
+
+def _refine_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "framescan-refine-decode" and t.is_alive()]
+
+
+def test_refinement_decodes_in_a_thread_that_is_always_joined(tmp_path: Path) -> None:
+    """The refinement pass decodes its instants in a thread, gives them in order in batches of
+    at most batch_size, and joins the thread also when the caller stops after the first batch."""
+    clip = _encode(tmp_path / "r.mp4", default_shots(4, (1.0, 2.0)), ULTRAFAST, gop=30)
+    scanner = Scanner(adaptive=True, banks=False, batch_size=2)
+    src = as_source(clip)
+    c = open_container(src)
+    try:
+        dec = FrameDecoder(c, select_video_stream(c, src.name), AdaptiveSampler())
+        main = [f.time for f in dec]  # the main pass: frames_at uses the keyframes it saw
+        assert main and dec.stats.decoded_frames < 300
+        stage = {"decode": 0.0}
+        batches = scanner._decoded_batches(dec, [0.5, 1.5, 2.5, 3.5, 4.5], stage)
+        first = next(batches)
+        assert 1 <= len(first) <= 2 and round(first[0].time, 3) == 0.5
+        batches.close()
+        assert not _refine_threads()
+        got = [round(f.time, 3) for b in scanner._decoded_batches(dec, [0.5, 2.5, 7.5, 12.0], stage) for f in b]
+        assert got == [0.5, 2.5, 7.5] and stage["decode"] > 0  # 12.0: past the end
+        assert not _refine_threads()
+    finally:
+        c.close()
+
+
+def test_refinement_scores_the_grid_frames_around_a_hit_run(tmp_path: Path, scanners: tuple[Scanner, Scanner]) -> None:
+    """Flagged 6-8 s, keyframes every 2 s, no cut at 6 or 8 s: the main pass scores the keyframe
+    at 6 s; refinement adds the 2 fps grid frame before it (5.5 s, no hit) and the three after it
+    up to the next keyframe (6.5, 7.0, 7.5 s, decoded and scored together), and nothing else:
+    adaptive then finds the hit run fixed 2 fps finds, frame for frame."""
+    clip = _encode(tmp_path / "g.mp4", default_shots(SECONDS, (6.0, 8.0)), ULTRAFAST)
+    fixed, adaptive = (s.scan(clip).to_dict() for s in scanners)
+    assert adaptive["coverage"]["refined_frames"] == 4
+    hits = sorted({e["time"] for e in adaptive["evidence"]})
+    assert hits == sorted({e["time"] for e in fixed["evidence"]}) == [6.0, 6.5, 7.0, 7.5]
