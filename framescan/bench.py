@@ -76,6 +76,8 @@ DEFAULT_MATRIX = (
     ("720x1280", "all"),
     ("1080x1920", "fps1"),
     ("720x1280", "adaptive"),
+    # adaptive sampling on a clip without flagged content (most uploads): no refinement pass
+    ("720x1280", "adaptive+clean"),
     ("720x1280", "all+int8"),
     ("720x1280", "fps2+early"),
     # the same on NudeNet's square canvas (the default model's canvas is trimmed to the frame)
@@ -134,8 +136,9 @@ class Mode:
     (framescan only; the naive loop runs it at 1 fps, the rate the adaptive target compares to),
     with optional framescan-only suffixes: ``+int8`` (the validated int8 model; naive stays
     fp32), ``+square`` (NudeNet's square canvas, ``nudenet-320n``, instead of the default
-    model's trimmed one; both: the int8 model on the square canvas) and ``+early`` (early exit, on a clip flagged from 2 s to the end, next to the same
-    mode without early exit on that clip)."""
+    model's trimmed one; both: the int8 model on the square canvas), ``+early`` (early exit, on
+    a clip flagged from 2 s to the end, next to the same mode without early exit on that clip)
+    and ``+clean`` (on a generated clip without flagged content)."""
 
     name: str
     fps: float | None = None
@@ -144,6 +147,7 @@ class Mode:
     adaptive: bool = False
     model: str | None = None
     early_exit: bool = False
+    clean: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Mode:
@@ -153,8 +157,12 @@ class Mode:
         for suffix in suffixes:
             if suffix == "early":
                 extra["early_exit"] = True
+            elif suffix == "clean":
+                extra["clean"] = True
             elif suffix not in ("int8", "square"):
-                raise BenchError(f"unknown mode suffix {suffix!r} in {text!r}: use +int8, +square or +early")
+                raise BenchError(f"unknown mode suffix {suffix!r} in {text!r}: use +int8, +square, +early or +clean")
+        if extra.get("early_exit") and extra.get("clean"):
+            raise BenchError(f"{text!r}: early exit needs a flagged clip, +clean has none")
         variant = ("int8" in suffixes, "square" in suffixes)
         if any(variant):
             extra["model"] = VARIANT_MODELS[variant]
@@ -169,7 +177,7 @@ class Mode:
         if m and int(m.group(1)) >= 1:
             return cls(t, every=int(m.group(1)), **extra)
         raise BenchError(
-            f"unknown mode {text!r}: use fpsN (e.g. fps1), everyN, all or adaptive (+int8, +square, +early)"
+            f"unknown mode {text!r}: use fpsN (e.g. fps1), everyN, all or adaptive (+int8, +square, +early, +clean)"
         )
 
     @property
@@ -287,13 +295,22 @@ def flagged_window(seconds: float) -> tuple[float, float]:
 
 
 def ensure_clip(
-    clip_dir: Path, width: int, height: int, seconds: float, fps: int, flagged: tuple[float, float] | None = None
-) -> tuple[Path, tuple[float, float]]:
-    """A generated H.264 clip (``framescan.samples.write_clip``), reused when already written."""
-    flagged = flagged or flagged_window(seconds)
-    path = (
-        clip_dir / f"bench{CLIP_VERSION}-{width}x{height}-{seconds:g}s-{fps}fps-flag{flagged[0]:g}-{flagged[1]:g}.mp4"
-    )
+    clip_dir: Path,
+    width: int,
+    height: int,
+    seconds: float,
+    fps: int,
+    flagged: tuple[float, float] | None = None,
+    clean: bool = False,
+) -> tuple[Path, tuple[float, float] | None]:
+    """A generated H.264 clip (``framescan.samples.write_clip``), reused when already written:
+    flagged during ``flagged`` (default ``flagged_window``), or nowhere when ``clean``."""
+    if clean:
+        flagged, tag = None, "clean"
+    else:
+        flagged = flagged or flagged_window(seconds)
+        tag = f"flag{flagged[0]:g}-{flagged[1]:g}"
+    path = clip_dir / f"bench{CLIP_VERSION}-{width}x{height}-{seconds:g}s-{fps}fps-{tag}.mp4"
     if path.exists() and path.stat().st_size > 0:
         log.info("reusing %s", path)
         return path, flagged
@@ -325,6 +342,8 @@ def build_configs(opts: BenchOptions, notify: Callable[[str], None] | None = Non
             w, h = info.display_size
             frames = info.frame_count
             for m in modes or [Mode.parse(x) for x in DEFAULT_MODES]:
+                if m.clean:
+                    raise BenchError(f"{m.name}: +clean picks a generated clip; with --clips, give a clean one")
                 out.append(Config(f"{Path(p).name} {m.name}", str(Path(p).resolve()), m, w, h, info.duration,
                                   info.fps, frames, generated=False))  # fmt: skip
         return out
@@ -352,14 +371,14 @@ def build_configs(opts: BenchOptions, notify: Callable[[str], None] | None = Non
         w, h = parse_size(size)
         early_clip = mode_name.endswith("@early") or Mode.parse(mode_name.split("@")[0]).early_exit
         mode_name = mode_name.split("@")[0]
-        key = f"{w}x{h}" + ("-early" if early_clip else "")
+        m = Mode.parse(mode_name)
+        key = f"{w}x{h}" + ("-early" if early_clip else "-clean" if m.clean else "")
         if key not in clips:
             if notify:
                 notify(f"clip {key}, {seconds:g} s at {fps} fps")
             window = (min(EARLY_FLAG_START, seconds / 2), seconds) if early_clip else None
-            clips[key] = ensure_clip(clip_dir, w, h, seconds, fps, window)
+            clips[key] = ensure_clip(clip_dir, w, h, seconds, fps, window, clean=m.clean)
         path, flagged = clips[key]
-        m = Mode.parse(mode_name)
         out.append(Config(f"{key} {m.name}", str(path), m, w, h, seconds, float(fps), int(round(seconds * fps)),
                           generated=True, flagged=flagged))  # fmt: skip
     return out
@@ -1082,7 +1101,8 @@ def evaluate_targets(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     def speedup(mode: str, tid: str, desc: str, target: float) -> None:
         """The target on the mode as given and, where it was run, on NudeNet's square canvas."""
-        for variant, label in (("", ""), ("+square", ", NudeNet's square canvas")):
+        variants = (("", ""), ("+square", ", NudeNet's square canvas"), ("+clean", ", a clip without flagged content"))
+        for variant, label in variants:
             c = _find(configs, 720, 1280, mode + variant)
             if c is None and variant:
                 continue

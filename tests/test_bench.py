@@ -158,3 +158,40 @@ def test_compare_detections() -> None:
     assert ag["jaccard"] == pytest.approx(1 / 3)
     assert bench.compare_detections(fs, fs, 1 / 30)["agree"]
     assert not bench.compare_detections({**fs, "evidence_truncated": True}, nv, 1 / 30)["checked"]
+
+
+def test_clean_mode_runs_on_a_clip_without_flagged_content(tmp_path: Path) -> None:
+    """``+clean``: the same sampling on a generated clip with no flagged shot (the standard
+    matrix has ``720x1280 adaptive+clean``), judged against the same target as the flagged clip."""
+    clean = bench.Mode.parse("adaptive+clean")
+    assert clean.clean and clean.adaptive and clean.scanner_kwargs() == {"adaptive": True}
+    assert ("720x1280", "adaptive+clean") in bench.DEFAULT_MATRIX
+    with pytest.raises(bench.BenchError):
+        bench.Mode.parse("fps2+early+clean")  # early exit needs a flagged clip
+    opts = bench.BenchOptions(quick=True, modes=["adaptive", "adaptive+clean"], clip_dir=str(tmp_path))
+    flagged, plain = bench.build_configs(opts)
+    assert flagged.flagged and plain.flagged is None and flagged.clip != plain.clip
+    assert plain.clip.endswith("-clean.mp4") and plain.name.endswith("adaptive+clean")
+    from framescan.pipeline import Scanner
+
+    s = Scanner(fps=2, banks=False)
+    assert s.scan(plain.clip).decision == "allow"
+    assert s.scan(flagged.clip).decision != "allow"
+    with pytest.raises(bench.BenchError):  # --clips: the given clip is used as it is
+        bench.build_configs(bench.BenchOptions(clips=[plain.clip], modes=["fps1+clean"]))
+
+    def cfg(mode: str, speedup: float) -> dict:
+        quiet = {"median": speedup, "min": speedup, "max": speedup, "n": 3}
+        return {
+            "name": mode,
+            "width": 720,
+            "height": 1280,
+            "mode": mode,
+            "seconds": 15.0,
+            "ratio": {"speedup_quiet": quiet},
+        }
+
+    rows = {r["id"]: r for r in bench.evaluate_targets([cfg("adaptive", 4.0), cfg("adaptive+clean", 8.5)])}
+    assert rows["speedup_720_adaptive"]["met"] is False
+    assert rows["speedup_720_adaptive+clean"]["met"] is True
+    assert "without flagged content" in rows["speedup_720_adaptive+clean"]["description"]

@@ -10,7 +10,7 @@ frames with a sexual label, and the issue's targets.
 
 Without --sizes/--modes the standard matrix runs: 480x854, 720x1280 and 1080x1920 at
 exact 1 fps; 720x1280 at every frame (fp32 and the validated int8 model), with adaptive
-sampling, and with early exit (fps2+early: a clip flagged from 2 s, against the full scan of
+sampling (also on a clip without flagged content: adaptive+clean), and with early exit (fps2+early: a clip flagged from 2 s, against the full scan of
 it), all with the default model (NudeNet 320n on a canvas trimmed to the frame); then the
 720x1280 modes again on NudeNet's square canvas (+square: nudenet-320n, nudenet-320n-int8).
 With either option, sizes x modes.
@@ -50,7 +50,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--modes",
         metavar="MODE,...",
         help="sampling modes: fpsN, everyN, all, adaptive; suffixes +int8 (int8 model), +square (NudeNet's "
-        "square canvas), +early (early exit) (e.g. fps1,all,all+int8,all+int8+square,adaptive,fps2+early)",
+        "square canvas), +early (early exit), +clean (a clip without flagged content) "
+        "(e.g. fps1,all,all+int8,all+int8+square,adaptive,adaptive+clean,fps2+early)",
     )
     p.add_argument("--clips", nargs="+", metavar="PATH", help="benchmark these clips instead of generated ones")
     p.add_argument("--clip-dir", metavar="DIR", help="where generated clips are kept (default ~/.cache/framescan)")
