@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import logging
 import os
 import queue
@@ -86,6 +87,51 @@ class _Loaded:
 class _Failure:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Put ``item``, waiting while ``q`` is full, until ``stop`` is set (then False)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=_POLL)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _produce(frames: Iterator[Any], out: queue.Queue, stop: threading.Event, stage: dict[str, float]) -> None:
+    """A decoding thread's loop: every frame of ``frames`` into ``out`` (the time taken added
+    to ``stage["decode"]``), then _END; a failure is put as a _Failure instead. Either one
+    always arrives unless ``stop`` is set first."""
+    try:
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, _END)
+            stage["decode"] += time.perf_counter() - t0
+            if not _put(out, frame, stop) or frame is _END:
+                return
+    except BaseException as ex:
+        _put(out, _Failure(ex), stop)
+
+
+def _stop_and_join(
+    stop: threading.Event, threads: list[threading.Thread], queues: Sequence[queue.Queue], wake: queue.Queue | None
+) -> None:
+    """Stop stage threads and join them. They poll ``stop`` every _POLL s; the queues are
+    drained so no put blocks, and ``wake`` gets a None so a thread waiting on it for frames
+    wakes at once (early exit decides sooner than _POLL)."""
+    stop.set()
+    while any(t.is_alive() for t in threads):
+        for qq in queues:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    qq.get_nowait()
+        if wake is not None:
+            with contextlib.suppress(queue.Full):
+                wake.put_nowait(None)
+        for t in threads:
+            t.join(timeout=0.01)
 
 
 class Scanner:
@@ -305,13 +351,7 @@ class Scanner:
         rotation: list[tuple[int, bool]] = []
 
         def put(qq: queue.Queue, item: Any) -> bool:
-            while not stop.is_set():
-                try:
-                    qq.put(item, timeout=_POLL)
-                    return True
-                except queue.Full:
-                    continue
-            return False
+            return _put(qq, item, stop)
 
         def get(qq: queue.Queue) -> Any:
             while not stop.is_set():
@@ -322,16 +362,7 @@ class Scanner:
             return None
 
         def run_decoder() -> None:
-            try:
-                it = iter(decoder)
-                while True:
-                    t0 = time.perf_counter()
-                    frame = next(it, _END)
-                    stage["decode"] += time.perf_counter() - t0
-                    if not put(q, frame) or frame is _END:
-                        return
-            except BaseException as ex:
-                put(q, _Failure(ex))
+            _produce(iter(decoder), q, stop, stage)
 
         dedupe = sampler.dedupe if isinstance(sampler, AdaptiveSampler) else 0.0
         fresh_count = [0]  # frames given to the models so far in this clip
@@ -464,20 +495,7 @@ class Scanner:
                     stopped_at = last
                     break
         finally:
-            stop.set()
-            # The threads poll ``stop`` every _POLL s; drain so no put() blocks, and wake a
-            # thread waiting for frames at once (early exit decides sooner than that).
-            while any(t.is_alive() for t in threads):
-                for qq in (q, batches):
-                    try:
-                        while True:
-                            qq.get_nowait()
-                    except queue.Empty:
-                        pass
-                with contextlib.suppress(queue.Full):
-                    q.put_nowait(None)
-                for t in threads:
-                    t.join(timeout=0.01)
+            _stop_and_join(stop, threads, (q, batches), wake=q)
         if keep_scores and stopped_at is None and scored:
             t0 = time.perf_counter()
             counts["refined"] = self._refine(decoder, sampler, scored, info, stage)  # type: ignore[arg-type]
@@ -543,9 +561,10 @@ class Scanner:
     ) -> int:
         """Adaptive sampling's second pass. From every frame that reaches a review threshold it
         walks the ``refine_fps`` grid (instants k / refine_fps: the frames fixed sampling at that
-        rate scores) both ways, going on past a grid frame only if it is a hit too, so every hit
-        run and its edges are scored where fixed ``refine_fps`` sampling scores them. Returns the
-        number of frames added.
+        rate scores) both ways, going on past a grid frame if it is a hit too, so every hit run
+        and its edges are scored where fixed ``refine_fps`` sampling scores them (and, through
+        the speculation below, some grid frames past a run's end up to the main pass's next
+        frame). Returns the number of frames added.
 
         It runs in rounds so decoding overlaps inference: a round's instants are decoded in a
         thread while the frames already decoded are scored, in batches of what is ready. After
@@ -584,7 +603,9 @@ class Scanner:
             add(int(np.ceil(t / step - 1e-6)) - 1)  # largest k with k * step < t
             k = int(np.floor(t / step + 1e-6)) + 1  # smallest k with k * step > t
             i = bisect.bisect_right(main_times, t + 1e-6)
-            until = main_times[i] if i < len(main_times) else end
+            # the main pass scores a frame at least every 1 / floor_fps s; after its last frame
+            # the header's duration is all there is, so that bound also caps the speculation
+            until = min(main_times[i] if i < len(main_times) else end, t + 1.0 / sampler.floor_fps)
             add(k)
             while (k + 1) * step < until - 1e-6:
                 k += 1
@@ -600,9 +621,10 @@ class Scanner:
             with contextlib.closing(self._decoded_batches(decoder, todo, stage)) as batches:
                 for frames in batches:  # closing: the decoding thread is joined if scoring fails
                     fresh = [f for f in frames if f.time not in times]
-                    if not fresh:
-                        continue
-                    new = self._score_now(fresh, bufs, scored, stage)
+                    # one batch per frame size (a stream can change size; the batch's tensor
+                    # views are shaped for its first frame)
+                    runs = [list(g) for _, g in itertools.groupby(fresh, key=lambda f: f.upright_size)]
+                    new = [fs for run in runs for fs in self._score_now(run, bufs, scored, stage)]
                     added += len(new)
                     for fs in new:
                         bisect.insort(times, fs.time)
@@ -624,23 +646,17 @@ class Scanner:
         def run() -> None:
             frames = decoder.frames_at(instants)
             try:
-                while not stop.is_set():
-                    t0 = time.perf_counter()
-                    frame = next(frames, _END)
-                    stage["decode"] += time.perf_counter() - t0
-                    while not stop.is_set():
-                        try:
-                            ready.put(frame, timeout=_POLL)
-                            break
-                        except queue.Full:
-                            continue
-                    if frame is _END:
-                        return
-            except BaseException as ex:
-                with contextlib.suppress(queue.Full):
-                    ready.put(_Failure(ex), timeout=1.0)
+                _produce(frames, ready, stop, stage)
             finally:
                 frames.close()
+
+        def take() -> Any:
+            while True:
+                try:
+                    return ready.get(timeout=_POLL)
+                except queue.Empty:
+                    if not thread.is_alive() and ready.empty():  # cannot happen: _produce always ends with one
+                        return _Failure(RuntimeError("the refinement decoder ended without a last frame"))
 
         thread = threading.Thread(target=run, name="framescan-refine-decode", daemon=True)
         thread.start()
@@ -648,7 +664,7 @@ class Scanner:
             done = False
             while not done:
                 batch: list[YuvFrame] = []
-                item = ready.get()
+                item = take()
                 while True:
                     if item is _END:
                         done = True
@@ -666,12 +682,7 @@ class Scanner:
                     yield batch
                 del batch
         finally:
-            stop.set()
-            while thread.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        ready.get_nowait()
-                thread.join(timeout=0.01)
+            _stop_and_join(stop, [thread], (ready,), wake=None)
 
     def _score_now(
         self, frames: list[YuvFrame], bufs: list[np.ndarray], out: list[FrameScore], stage: dict[str, float]

@@ -3,7 +3,9 @@ flagged shots start on and off keyframes, with and without B-frames and encoder 
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -12,9 +14,10 @@ import pytest
 
 from framescan.decode import FrameDecoder
 from framescan.pipeline import Scanner
-from framescan.probe import as_source, open_container, select_video_stream
+from framescan.probe import as_source, describe, open_container, select_video_stream
 from framescan.sample import AdaptiveSampler, PacketInfo
 from framescan.samples import Shot, default_shots, render_frame
+from framescan.score import FrameScore
 
 SIZE = (360, 640)
 SECONDS = 10.0
@@ -217,13 +220,78 @@ def test_refinement_decodes_in_a_thread_that_is_always_joined(tmp_path: Path) ->
         c.close()
 
 
+def test_refinement_decoding_failure_reaches_the_caller(tmp_path: Path) -> None:
+    """A decoder failure in the refinement thread is raised to the caller, also when the queue
+    is full at that moment and the caller is busy scoring for a while (it used to be dropped
+    after 1 s, and the caller then waited forever)."""
+
+    class BreaksAfterTwo(FrameDecoder):
+        def frames_at(self, pending: list[float]):  # type: ignore[override]
+            yield from itertools.islice(super().frames_at(pending), 2)
+            raise RuntimeError("decoder broke")
+
+    clip = _encode(tmp_path / "f.mp4", default_shots(4, (1.0, 2.0)), ULTRAFAST, gop=30)
+    scanner = Scanner(adaptive=True, banks=False, batch_size=1)
+    src = as_source(clip)
+    c = open_container(src)
+    got: list[float] = []
+    raised: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            for batch in scanner._decoded_batches(dec, [0.5, 1.5, 2.5, 3.5], {"decode": 0.0}):
+                got.extend(f.time for f in batch)
+                if len(got) == 1:
+                    time.sleep(1.5)  # "scoring": meanwhile the thread fails with a full queue
+        except RuntimeError as ex:
+            raised.append(ex)
+
+    try:
+        dec = BreaksAfterTwo(c, select_video_stream(c, src.name), AdaptiveSampler())
+        list(dec)
+        consumer = threading.Thread(target=consume, daemon=True)
+        consumer.start()
+        consumer.join(timeout=30)
+        assert not consumer.is_alive(), "the caller never heard of the failure"
+        assert [round(t, 3) for t in got] == [0.5, 1.5] and "decoder broke" in str(raised[0])
+        assert not _refine_threads()
+    finally:
+        c.close()
+
+
 def test_refinement_scores_the_grid_frames_around_a_hit_run(tmp_path: Path, scanners: tuple[Scanner, Scanner]) -> None:
     """Flagged 6-8 s, keyframes every 2 s, no cut at 6 or 8 s: the main pass scores the keyframe
-    at 6 s; refinement adds the 2 fps grid frame before it (5.5 s, no hit) and the three after it
-    up to the next keyframe (6.5, 7.0, 7.5 s, decoded and scored together), and nothing else:
-    adaptive then finds the hit run fixed 2 fps finds, frame for frame."""
+    at 6 s; refinement adds the 2 fps grid frame before it (5.5 s, no hit) and the three after
+    it up to the next keyframe (6.5, 7.0, 7.5 s), and nothing else: adaptive finds the hit run
+    fixed 2 fps finds, frame for frame."""
     clip = _encode(tmp_path / "g.mp4", default_shots(SECONDS, (6.0, 8.0)), ULTRAFAST)
     fixed, adaptive = (s.scan(clip).to_dict() for s in scanners)
     assert adaptive["coverage"]["refined_frames"] == 4
     hits = sorted({e["time"] for e in adaptive["evidence"]})
     assert hits == sorted({e["time"] for e in fixed["evidence"]}) == [6.0, 6.5, 7.0, 7.5]
+
+
+def test_refinement_speculates_up_to_the_next_main_pass_frame(tmp_path: Path) -> None:
+    """After a hit, the grid up to the main pass's next frame is scored in one round, also past
+    the first miss (a frame-by-frame walk stops there), and never beyond that frame; before
+    the hit only the nearest grid frame. The main pass is given: frames at 0, 2, 4, 6 (a hit)
+    and 8 s, on a clip flagged 6-6.7 s (so 6.5 s is a hit, 7.0 and 7.5 s are not)."""
+    clip = _encode(tmp_path / "s.mp4", default_shots(SECONDS, (6.0, 6.7)), ULTRAFAST)
+    scanner = Scanner(adaptive=True, banks=False)
+    sampler = AdaptiveSampler()
+    src = as_source(clip)
+    c = open_container(src)
+    try:
+        stream = select_video_stream(c, src.name)
+        info = describe(c, stream, src)
+        dec = FrameDecoder(c, stream, sampler)
+        list(dec)  # keyframe times for seeking
+        scored = [FrameScore(int(t * 30), t) for t in (0.0, 2.0, 4.0, 6.0, 8.0)]
+        scored[3].scores["sexual"] = 0.7
+        stage = dict.fromkeys(("decode", "preprocess", "infer", "postprocess"), 0.0)
+        added = scanner._refine(dec, sampler, scored, info, stage)
+    finally:
+        c.close()
+    new = {round(fs.time, 3): fs for fs in scored[5:]}
+    assert added == 4 and sorted(new) == [5.5, 6.5, 7.0, 7.5]
+    assert [t for t, fs in sorted(new.items()) if fs.scores.get("sexual", 0.0) >= 0.4] == [6.5]
