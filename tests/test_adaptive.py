@@ -3,6 +3,7 @@ flagged shots start on and off keyframes, with and without B-frames and encoder 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -295,3 +296,27 @@ def test_refinement_speculates_up_to_the_next_main_pass_frame(tmp_path: Path) ->
     new = {round(fs.time, 3): fs for fs in scored[5:]}
     assert added == 4 and sorted(new) == [5.5, 6.5, 7.0, 7.5]
     assert [t for t, fs in sorted(new.items()) if fs.scores.get("sexual", 0.0) >= 0.4] == [6.5]
+
+
+def test_refinement_speculation_is_bounded_when_the_header_claims_more(tmp_path: Path) -> None:
+    """A hit at the main pass's last frame: speculation stops 1 / floor_fps (2 s) after each hit
+    (6.0 s, and 6.5 s, which is a hit too: up to 8.0 s), not at the duration the header claims
+    (here 1000 s for a 10 s clip; unbounded, it queued ~2000 instants and scored every grid
+    frame to the real end)."""
+    clip = _encode(tmp_path / "h.mp4", default_shots(SECONDS, (6.0, 6.7)), ULTRAFAST)
+    scanner = Scanner(adaptive=True, banks=False)
+    sampler = AdaptiveSampler()
+    src = as_source(clip)
+    c = open_container(src)
+    try:
+        stream = select_video_stream(c, src.name)
+        info = dataclasses.replace(describe(c, stream, src), duration=1000.0)
+        dec = FrameDecoder(c, stream, sampler)
+        list(dec)
+        scored = [FrameScore(int(t * 30), t) for t in (0.0, 2.0, 4.0, 6.0)]  # 6 s: the last, a hit
+        scored[3].scores["sexual"] = 0.7
+        stage = dict.fromkeys(("decode", "preprocess", "infer", "postprocess"), 0.0)
+        added = scanner._refine(dec, sampler, scored, info, stage)
+    finally:
+        c.close()
+    assert added == 5 and sorted(round(fs.time, 3) for fs in scored[4:]) == [5.5, 6.5, 7.0, 7.5, 8.0]
