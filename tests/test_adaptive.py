@@ -272,12 +272,10 @@ def test_refinement_scores_the_grid_frames_around_a_hit_run(tmp_path: Path, scan
     assert hits == sorted({e["time"] for e in fixed["evidence"]}) == [6.0, 6.5, 7.0, 7.5]
 
 
-def test_refinement_speculates_up_to_the_next_main_pass_frame(tmp_path: Path) -> None:
-    """After a hit, the grid up to the main pass's next frame is scored in one round, also past
-    the first miss (a frame-by-frame walk stops there), and never beyond that frame; before
-    the hit only the nearest grid frame. The main pass is given: frames at 0, 2, 4, 6 (a hit)
-    and 8 s, on a clip flagged 6-6.7 s (so 6.5 s is a hit, 7.0 and 7.5 s are not)."""
-    clip = _encode(tmp_path / "s.mp4", default_shots(SECONDS, (6.0, 6.7)), ULTRAFAST)
+def _refine_after(clip: Path, main: tuple[float, ...], hit: float, duration: float | None = None) -> list[FrameScore]:
+    """Run the refinement pass on ``clip`` after a given main pass: frames at ``main``, the one
+    at ``hit`` scoring 0.7 ``sexual``, the rest nothing (``duration`` overrides the header's).
+    Returns the frames it added, in the order scored."""
     scanner = Scanner(adaptive=True, banks=False)
     sampler = AdaptiveSampler()
     src = as_source(clip)
@@ -285,16 +283,28 @@ def test_refinement_speculates_up_to_the_next_main_pass_frame(tmp_path: Path) ->
     try:
         stream = select_video_stream(c, src.name)
         info = describe(c, stream, src)
+        if duration is not None:
+            info = dataclasses.replace(info, duration=duration)
         dec = FrameDecoder(c, stream, sampler)
-        list(dec)  # keyframe times for seeking
-        scored = [FrameScore(int(t * 30), t) for t in (0.0, 2.0, 4.0, 6.0, 8.0)]
-        scored[3].scores["sexual"] = 0.7
+        list(dec)  # the main pass's decoding: keyframe times for seeking
+        scored = [FrameScore(int(t * 30), t) for t in main]
+        scored[main.index(hit)].scores["sexual"] = 0.7
         stage = dict.fromkeys(("decode", "preprocess", "infer", "postprocess"), 0.0)
         added = scanner._refine(dec, sampler, scored, info, stage)
     finally:
         c.close()
-    new = {round(fs.time, 3): fs for fs in scored[5:]}
-    assert added == 4 and sorted(new) == [5.5, 6.5, 7.0, 7.5]
+    assert added == len(scored) - len(main)
+    return scored[len(main) :]
+
+
+def test_refinement_speculates_up_to_the_next_main_pass_frame(tmp_path: Path) -> None:
+    """After a hit, the grid up to the main pass's next frame is scored in one round, also past
+    the first miss (a frame-by-frame walk stops there), and never beyond that frame; before
+    the hit only the nearest grid frame. The main pass is given: frames at 0, 2, 4, 6 (a hit)
+    and 8 s, on a clip flagged 6-6.7 s (so 6.5 s is a hit, 7.0 and 7.5 s are not)."""
+    clip = _encode(tmp_path / "s.mp4", default_shots(SECONDS, (6.0, 6.7)), ULTRAFAST)
+    new = {round(fs.time, 3): fs for fs in _refine_after(clip, (0.0, 2.0, 4.0, 6.0, 8.0), hit=6.0)}
+    assert sorted(new) == [5.5, 6.5, 7.0, 7.5]
     assert [t for t, fs in sorted(new.items()) if fs.scores.get("sexual", 0.0) >= 0.4] == [6.5]
 
 
@@ -304,19 +314,5 @@ def test_refinement_speculation_is_bounded_when_the_header_claims_more(tmp_path:
     (here 1000 s for a 10 s clip; unbounded, it queued ~2000 instants and scored every grid
     frame to the real end)."""
     clip = _encode(tmp_path / "h.mp4", default_shots(SECONDS, (6.0, 6.7)), ULTRAFAST)
-    scanner = Scanner(adaptive=True, banks=False)
-    sampler = AdaptiveSampler()
-    src = as_source(clip)
-    c = open_container(src)
-    try:
-        stream = select_video_stream(c, src.name)
-        info = dataclasses.replace(describe(c, stream, src), duration=1000.0)
-        dec = FrameDecoder(c, stream, sampler)
-        list(dec)
-        scored = [FrameScore(int(t * 30), t) for t in (0.0, 2.0, 4.0, 6.0)]  # 6 s: the last, a hit
-        scored[3].scores["sexual"] = 0.7
-        stage = dict.fromkeys(("decode", "preprocess", "infer", "postprocess"), 0.0)
-        added = scanner._refine(dec, sampler, scored, info, stage)
-    finally:
-        c.close()
-    assert added == 5 and sorted(round(fs.time, 3) for fs in scored[4:]) == [5.5, 6.5, 7.0, 7.5, 8.0]
+    new = _refine_after(clip, (0.0, 2.0, 4.0, 6.0), hit=6.0, duration=1000.0)
+    assert sorted(round(fs.time, 3) for fs in new) == [5.5, 6.5, 7.0, 7.5, 8.0]
