@@ -655,3 +655,22 @@ def test_all_signals_and_on_screen_text_over_http(tmp_path_factory: pytest.TempP
     segs = [x for x in d["segments"] if x["category"] == "bullying"]
     assert segs and any("goblok" in e.get("text", "").lower() for x in segs for e in x["evidence"])
     assert d["decision"] != "allow"
+
+
+@pytest.mark.parametrize(
+    "status,content_length,drain",
+    [
+        (400, None, True),
+        (415, "1000", True),
+        (413, None, True),  # chunked: the rest is read, at most _DRAIN_BYTES for _DRAIN_SECONDS
+        (413, str(1 << 20), True),  # a small rest: read, so the client gets the 413, not a reset
+        (413, str(10 << 30), False),  # declared over _DRAIN_BYTES: answered at once, never read
+        (413, "12abc", False),
+        (408, "1000", False),  # too slow a client to wait for
+    ],
+)
+def test_which_refusals_read_the_rest_of_the_body(status: int, content_length: str | None, drain: bool) -> None:
+    from framescan.service import _drain_after
+
+    headers = {} if content_length is None else {"content-length": content_length}
+    assert _drain_after(status, headers) is drain
