@@ -24,7 +24,7 @@ setup(
     packages=[*find_packages(include=["framescan", "framescan.*"]), "framescan._models"],
     # Model manifests live in the top-level models/ folder and ship as framescan._models.
     package_dir={"framescan._models": "models"},
-    package_data={"framescan._models": ["*.json", "*.onnx"], "framescan": ["data/*", "data/lexicons/*"]},
+    package_data={"framescan._models": ["*.json", "*.onnx"], "framescan": ["data/*", "data/lexicons/*", "schema/*.json"]},
     install_requires=[
         "av>=14",
         "numpy>=1.24",
@@ -51,6 +51,7 @@ setup(
             "scikit-image>=0.22",
             "pdqhash>=0.2.8",
             "psutil>=5.9",
+            "jsonschema>=4.18",  # the test suite validates every report against framescan/schema
             *SERVE,
             *OCR,
         ],

@@ -9,16 +9,25 @@ report has ``decision: null``, never ``allow``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .aggregate import CategoryResult
 from .errors import FramescanError
+from .models import CATEGORIES
 from .probe import ClipInfo
 from .score import Evidence
 
 SCHEMA = "framescan.report/1"
+#: The JSON Schema of ``framescan.report/1``, shipped in the package.
+SCHEMA_PATH = Path(__file__).parent / "schema" / "report-1.json"
+#: When this environment variable is set (the test suite sets it), every report is checked
+#: against the schema as it is built, and a mismatch raises ``ReportSchemaError``.
+VALIDATE_ENV = "FRAMESCAN_VALIDATE_REPORTS"
 
 
 @dataclass
@@ -81,6 +90,8 @@ class Report:
 
     @classmethod
     def from_error(cls, source: str, err: FramescanError, **kw: Any) -> Report:
+        """A report for a clip that could not be scanned: ``decision`` is null, and every
+        category says it was not scanned (its signals are unknown here: ``null``)."""
         return cls(source=source, status="error", decision=None, error=err.to_dict(), **kw)
 
     @property
@@ -92,6 +103,19 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         if self._raw is not None:
             return dict(self._raw)
+        if self.status == "error":
+            code = (self.error or {}).get("code", "error")
+            categories: dict[str, Any] = {
+                c: {
+                    "signals": None,
+                    "score": None,
+                    "decision": None,
+                    "note": f"not scanned: the clip could not be read ({code})",
+                }
+                for c in CATEGORIES
+            }
+        else:
+            categories = {c: r.to_dict() for c, r in self.categories.items()}
         d: dict[str, Any] = {
             "schema": SCHEMA,
             "framescan_version": __version__,
@@ -102,17 +126,44 @@ class Report:
             "error": self.error,
             "clip": self.clip.to_dict() if self.clip else None,
             "coverage": self.coverage.to_dict() if self.coverage else None,
-            "sampling": self.sampling,
+            "sampling": self.sampling or None,
             "models": self.models,
-            "policy": self.policy,
-            "categories": {c: r.to_dict() for c, r in self.categories.items()},
+            "policy": self.policy or None,
+            "categories": categories,
             "segments": self.segments,
             "evidence": [e.to_dict() for e in self.evidence],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "warnings": self.warnings,
+            "known_content": None,
+            "context": {},
         }
         d.update(self.extra)
+        if os.environ.get(VALIDATE_ENV):
+            validate(d)
         return d
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
+
+
+class ReportSchemaError(ValueError):
+    """A report does not match the shipped ``framescan.report/1`` schema (a framescan bug)."""
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    try:
+        import jsonschema
+    except ImportError as ex:  # pragma: no cover - jsonschema is in the dev extra
+        raise ImportError("validating reports needs jsonschema: pip install 'framescan[dev]'") from ex
+    schema = json.loads(SCHEMA_PATH.read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate(report: dict[str, Any]) -> None:
+    """Check a report dict against ``framescan/schema/report-1.json``; raise
+    ``ReportSchemaError`` naming every mismatch (path and message)."""
+    errors = sorted(_validator().iter_errors(report), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors[:20]]
+        raise ReportSchemaError(f"report for {report.get('source')!r} does not match {SCHEMA}:\n" + "\n".join(lines))

@@ -27,6 +27,19 @@ def _private_framescan_home(tmp_path_factory: pytest.TempPathFactory):
     mp.undo()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _validate_every_report():
+    """Every report framescan builds during the tests, in this process and in the CLI, worker,
+    archive and service processes it starts, is checked against the shipped JSON Schema
+    (framescan/schema/report-1.json): a mismatch raises where the report is built."""
+    from framescan.report import VALIDATE_ENV
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(VALIDATE_ENV, "1")
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("clips")
