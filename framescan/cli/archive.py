@@ -64,7 +64,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--list",
         dest="list_file",
         metavar="FILE",
-        help="file listing paths to scan, one per line ('-': stdin); may be given with SRC",
+        help="file listing paths to scan, one per line ('-': stdin); alone or with SRC (default: none)",
     )
     p.add_argument(
         "--workers",
