@@ -26,7 +26,9 @@ States. Every item (content hash under one fingerprint pair) is in exactly one s
 ``UNSUPPORTED_FORMAT``, ``TRUNCATED``), ``quarantined`` (a worker crashed or timed out on it
 ``max_tries`` times). A worker crash or timeout counts one try and the item is retried
 (later in the same run, or in the next one). Paths that cannot even be read are recorded per
-path (``NOT_FOUND``, ``UNREADABLE``), since they have no content hash.
+path (``NOT_FOUND``, ``UNREADABLE``), since they have no content hash, and so are files the
+run skips, with their reason (``SKIP_REASONS``). The run's summary counts every file once, in
+the state it ended in (``_Stats.settle``).
 
 Storage errors (``database or disk is full``, I/O errors) stop the run with ``StoreError``:
 nothing that was committed is lost, and the next run resumes.
@@ -1624,9 +1626,6 @@ def render_files(files: dict[str, Any]) -> str:
         order = [d for d in DECISIONS if d in details] if state == "done" else sorted(details)
         inner = ", ".join(f"{_DETAIL_WORDS.get(d, d)} {details[d]}" for d in order)
         parts.append(f"{_STATE_WORDS.get(state, state)} {sum(details.values())} ({inner})")
-    settled = sum(sum(d.values()) for k, d in files.items() if k != "total")
-    if files["total"] > settled:
-        parts.append(f"not reached {files['total'] - settled}")
     n = files["total"]
     return f"{n} file{'' if n == 1 else 's'}: " + (", ".join(parts) or "nothing to do")
 
