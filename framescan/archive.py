@@ -500,6 +500,8 @@ class Store:
     def _migrate_v1(self) -> None:
         """Schema 1 -> 2 (one transaction): the ``skipped`` column, and ``max_score``/``max_category``
         of flagged results re-derived from their reports (only a review or block can change)."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] >= 2:
+            return  # another process upgraded it first
         self._db.execute("ALTER TABLE paths ADD COLUMN skipped TEXT")
         rows = self._db.execute(
             "SELECT sha256, models_fp, config_fp, report FROM results WHERE state = 'done' "
