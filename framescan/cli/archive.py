@@ -161,7 +161,10 @@ def _sigterm(signum: int, frame: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     opts = _options(args)
     if not opts.source and not opts.list_file:
-        print("framescan archive: give a folder, @LIST or --list FILE", file=sys.stderr)
+        print(
+            "framescan archive: nothing to scan: give a folder, a file, @LIST or --list FILE (see --help)",
+            file=sys.stderr,
+        )
         return 2
     previous = signal.signal(signal.SIGTERM, _sigterm)  # a polite kill stops like Ctrl-C
     try:
