@@ -26,7 +26,9 @@ States. Every item (content hash under one fingerprint pair) is in exactly one s
 ``UNSUPPORTED_FORMAT``, ``TRUNCATED``), ``quarantined`` (a worker crashed or timed out on it
 ``max_tries`` times). A worker crash or timeout counts one try and the item is retried
 (later in the same run, or in the next one). Paths that cannot even be read are recorded per
-path (``NOT_FOUND``, ``UNREADABLE``), since they have no content hash.
+path (``NOT_FOUND``, ``UNREADABLE``), since they have no content hash, and so are files the
+run skips, with their reason (``SKIP_REASONS``). The run's summary counts every file once, in
+the state it ended in (``_Stats.settle``).
 
 Storage errors (``database or disk is full``, I/O errors) stop the run with ``StoreError``:
 nothing that was committed is lost, and the next run resumes.
@@ -60,7 +62,9 @@ from .limits import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
 
-STORE_SCHEMA_VERSION = 1
+#: 1: the first schema; 2: ``paths.skipped`` (files seen and skipped, with their reason) and
+#: ``max_category`` = the category that decided (re-derived from the stored reports).
+STORE_SCHEMA_VERSION = 2
 #: File extensions an archive walk picks up by default (case-insensitive; ``--ext`` changes them).
 DEFAULT_EXTENSIONS = (
     "mp4", "m4v", "mov", "qt", "3gp", "3g2", "mkv", "webm", "avi", "flv", "f4v", "wmv", "asf",
@@ -151,9 +155,20 @@ class Job:
     retries: int = 0
 
 
+#: Why a file was not scanned (the code stored and exported -> the words the summary uses).
+SKIP_REASONS = {
+    "extension": "extension not selected",
+    "not_video": "not a video",
+    "symlink_outside": "symlink out of SRC",
+    "symlink_dir": "symlink to a folder",
+    "not_regular": "not a regular file",
+    "unreadable_dir": "unreadable folder",
+}
+
+
 @dataclass
 class Skipped:
-    reason: str  # extension | symlink_outside | symlink_dir | not_regular | unreadable_dir
+    reason: str  # a key of SKIP_REASONS
     path: str
 
 
@@ -358,7 +373,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS paths (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha256 TEXT,
-    error_code TEXT, error_message TEXT, updated REAL NOT NULL
+    error_code TEXT, error_message TEXT, updated REAL NOT NULL, skipped TEXT
 );
 CREATE INDEX IF NOT EXISTS paths_sha256 ON paths (sha256);
 CREATE TABLE IF NOT EXISTS results (
@@ -398,17 +413,22 @@ def outcome_of(report: dict[str, Any]) -> Outcome:
     if report.get("status") == "error":
         err = report.get("error") or {}
         return Outcome("failed", None, "error", str(err.get("code")), str(err.get("message", "")), report=report)
-    best: tuple[float, str] | None = None
-    for cat, r in (report.get("categories") or {}).items():
-        score = r.get("score")
-        if score is not None and (best is None or score > best[0]):
-            best = (float(score), cat)
+    # the category that decided: the most severe category decision, then the highest score (a
+    # clip blocked by a bank match names the bank's category, not the model with the top score)
+    best = max(
+        (
+            (DECISIONS.index(r["decision"]) if r.get("decision") in DECISIONS else -1, float(r["score"]), cat)
+            for cat, r in (report.get("categories") or {}).items()
+            if r.get("score") is not None
+        ),
+        default=None,
+    )
     return Outcome(
         "done",
         report.get("decision"),
         report.get("status"),
-        max_score=best[0] if best else None,
-        max_category=best[1] if best else None,
+        max_score=best[1] if best else None,
+        max_category=best[2] if best else None,
         report=report,
         seconds=(report.get("timings") or {}).get("total"),
     )
@@ -457,7 +477,7 @@ class Store:
                     f"result store {self.path} has schema {version}, newer than this framescan understands "
                     f"({STORE_SCHEMA_VERSION}); upgrade framescan"
                 )
-            if version < STORE_SCHEMA_VERSION:
+            if version == 0:
                 if not create:
                     raise StoreError(f"{self.path} is not a framescan result store")
                 # executescript commits first: the transaction is part of the script
@@ -468,12 +488,34 @@ class Store:
                     + f"INSERT OR REPLACE INTO meta VALUES ('schema', 'framescan.archive/{STORE_SCHEMA_VERSION}');"
                     + "COMMIT;"
                 )
+            elif version < STORE_SCHEMA_VERSION:
+                self._write("upgrade the store's schema", self._migrate_v1)
         except sqlite3.Error as ex:
             self._db.close()
             raise self._error("open", ex) from ex
         except BaseException:
             self._db.close()
             raise
+
+    def _migrate_v1(self) -> None:
+        """Schema 1 -> 2 (one transaction): the ``skipped`` column, and ``max_score``/``max_category``
+        of flagged results re-derived from their reports (only a review or block can change)."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] >= 2:
+            return  # another process upgraded it first
+        self._db.execute("ALTER TABLE paths ADD COLUMN skipped TEXT")
+        rows = self._db.execute(
+            "SELECT sha256, models_fp, config_fp, report FROM results WHERE state = 'done' "
+            "AND decision IN ('review', 'block') AND report IS NOT NULL"
+        ).fetchall()
+        for sha, mfp, cfp, blob in rows:
+            out = outcome_of(unpack_report(blob) or {})
+            self._db.execute(
+                "UPDATE results SET max_score = ?, max_category = ? WHERE sha256 = ? AND models_fp = ? "
+                "AND config_fp = ?",
+                (out.max_score, out.max_category, sha, mfp, cfp),
+            )
+        self._db.execute(f"PRAGMA user_version={STORE_SCHEMA_VERSION}")
+        self._db.execute(f"INSERT OR REPLACE INTO meta VALUES ('schema', 'framescan.archive/{STORE_SCHEMA_VERSION}')")
 
     # -- plumbing
 
@@ -568,11 +610,19 @@ class Store:
         self, path: str, size: int | None, mtime_ns: int | None, sha: str | None, error: tuple[str, str] | None = None
     ) -> None:
         code, msg = error or (None, None)
+        self._note(path, size, mtime_ns, sha, code, msg, None)
+
+    def note_skipped(self, path: str, reason: str) -> None:
+        """A file seen and not scanned, with its reason (a key of ``SKIP_REASONS``)."""
+        self._note(path, None, None, None, None, None, reason)
+
+    def _note(self, path: str, *values: Any) -> None:
         self._queue(
-            "INSERT INTO paths VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET size = excluded.size, "
+            "INSERT INTO paths (path, size, mtime_ns, sha256, error_code, error_message, skipped, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET size = excluded.size, "
             "mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, error_code = excluded.error_code, "
-            "error_message = excluded.error_message, updated = excluded.updated",
-            (db_path_text(path), size, mtime_ns, sha, code, msg, time.time()),
+            "error_message = excluded.error_message, skipped = excluded.skipped, updated = excluded.updated",
+            (db_path_text(path), *values, time.time()),
         )
 
     def note_pending(self, sha: str, fp: Fingerprints, size: int, source: str) -> None:
@@ -1011,7 +1061,7 @@ class Progress:
         text = (
             f"[{bar}] {processed}/{total}{more}  {snap['rate_clips_per_min']:.1f} clips/min  "
             f"ETA {_fmt_duration(snap['eta_s'])}  block {dec.get('block', 0)} review {dec.get('review', 0)} "
-            f"failed {failed}"
+            f"failed {failed} skipped {snap['skipped']}"
         )
         cols = shutil.get_terminal_size((100, 20)).columns
         text = text[: max(20, cols - 1)]
@@ -1069,11 +1119,16 @@ class ArchiveSummary:
         return dataclasses.asdict(self)
 
 
+#: The final states a file of a run can end in (``pending``: left for the next run).
+FILE_STATES = ("done", "failed", "quarantined", "skipped", "pending")
+
+
 class _Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.found = 0
-        self.processed = 0
+        self.found = 0  # files discovered (the walk's skipped ones too)
+        self.processed = 0  # files settled: each in exactly one of FILE_STATES
+        self.files: dict[str, Counter[str]] = {state: Counter() for state in FILE_STATES}
         self.scanned = 0
         self.committed = 0
         self.already = Counter[str]()
@@ -1094,6 +1149,24 @@ class _Stats:
     def bump(self, counter: str, key: str) -> None:
         with self.lock:
             getattr(self, counter)[key] += 1
+
+    def settle(self, state: str, detail: str, n: int = 1) -> None:
+        """``n`` files end this run in ``state``; ``detail`` is the decision, the error code or
+        the skip reason. The one place that counts a file's outcome."""
+        with self.lock:
+            self.processed += n
+            self.files[state][detail] += n
+            if state == "done":
+                self.decisions[detail] += n
+            elif state in ("failed", "quarantined"):
+                self.errors[detail] += n
+                self.final_failures += n
+            elif state == "skipped":
+                self.skipped[detail] += n
+
+    def files_dict(self) -> dict[str, Any]:
+        """``{"total": found, state: {detail: n}}`` (call with the lock held)."""
+        return {"total": self.found, **{state: dict(c) for state, c in self.files.items() if c}}
 
 
 class ArchiveRun:
@@ -1121,6 +1194,7 @@ class ArchiveRun:
         self.cond = threading.Condition()
         self.busy = 0
         self.inflight: set[str] = set()
+        self.twins: Counter[str] = Counter()  # names met while their content was in flight
         self.inflight_lock = threading.Lock()
         self.need_engine = threading.Event()
         self.engine_ready = threading.Event()
@@ -1174,10 +1248,10 @@ class ArchiveRun:
             for job in self._jobs():
                 if self.stop.is_set():
                     return
-                if isinstance(job, Skipped):
-                    self.stats.bump("skipped", job.reason)
-                    continue
                 self.stats.add("found")
+                if isinstance(job, Skipped):
+                    self._skip(job.path, job.reason)
+                    continue
                 while not self.stop.is_set():
                     try:
                         self.work.put(job, timeout=0.2)
@@ -1235,12 +1309,14 @@ class ArchiveRun:
         except BaseException as ex:
             self._fail(ex)
 
+    def _skip(self, path: str, reason: str) -> None:
+        self.store.note_skipped(path, reason)
+        self.stats.settle("skipped", reason)
+
     def _path_failure(self, path: str, code: str, message: str, size: int | None = None) -> None:
         self.store.note_path(path, size, None, None, (code, message))
         self.stats.bump("path_errors", code)
-        self.stats.bump("errors", code)
-        self.stats.add("final_failures")
-        self.stats.add("processed")
+        self.stats.settle("failed", code)
 
     def _process(self, slot: int, job: Job) -> None:
         store = self.store
@@ -1270,8 +1346,7 @@ class ArchiveRun:
                 self._path_failure(path, "UNREADABLE", f"{path}: {ex.strerror or ex}")
                 return
             if sha is None:
-                self.stats.bump("skipped", "not_video")
-                self.stats.add("found", -1)
+                self._skip(path, "not_video")
                 return
             store.note_path(path, size, mtime, sha)
         job.sha256 = sha
@@ -1280,51 +1355,54 @@ class ArchiveRun:
             if known is not None and known[0] != "pending":
                 state, _, decision, code = known
                 self.stats.bump("already", state)
-                if state == "done":
-                    self.stats.bump("decisions", str(decision))
-                else:
-                    self.stats.bump("errors", str(code))
-                    self.stats.add("final_failures")
-                self.stats.add("processed")
+                self.stats.settle(state, str(decision if state == "done" else code))
                 return
             if sha in self.inflight:
+                # settled with its twin's outcome when that scan ends
                 self.stats.add("duplicates")
-                self.stats.add("processed")
+                self.twins[sha] += 1
                 return
             self.inflight.add(sha)
         retry: Job | None = None
+        final: tuple[str, str] | None = None
         try:
             tries = known[1] if known else 0
             if known is None:
                 store.note_pending(sha, self.fp, size, path)
-            retry = self._scan_and_record(slot, job, sha, size, mtime, tries)
+            retry, final = self._scan_and_record(slot, job, sha, size, mtime, tries)
         finally:
             with self.inflight_lock:
                 self.inflight.discard(sha)
+                twins = self.twins.pop(sha, 0) if final is not None else 0
+        if final is not None:
+            self.stats.settle(*final, n=1 + twins)
         if retry is not None:  # queued only once no longer in flight, or its retry would look like a duplicate
             with self.cond:
                 self.retry.append(retry)
                 self.cond.notify_all()
 
-    def _scan_and_record(self, slot: int, job: Job, sha: str, size: int, mtime: int, tries: int) -> Job | None:
-        """Scan one content and commit its result; returns the job to retry after a worker failure."""
+    def _scan_and_record(
+        self, slot: int, job: Job, sha: str, size: int, mtime: int, tries: int
+    ) -> tuple[Job | None, tuple[str, str] | None]:
+        """Scan one content and commit its result. Returns the job to retry after a worker
+        failure, and the (state, detail) the file ends this run in (None: not settled yet)."""
         store = self.store
         path = job.path
+        changed = ("pending", "changed")
         if not self.engine_ready.is_set():
             self.need_engine.set()
             self.engine_ready.wait()
         if self.stop.is_set():
-            return None
+            return None, None
         report = self.engine.scan(slot, path)
         if self.stop.is_set():
-            return None  # stopping: the engine may have been torn down under this scan; rescan next time
+            return None, None  # stopping: the engine may have been torn down under this scan; rescan next time
         self.stats.add("scanned")
         out = outcome_of(report)
         if out.error_code in PATH_ERRORS or (out.error_code == ErrorCode.EMPTY.value and size):
             # the file went away (or was emptied) after it was hashed: a path problem, not the content's
             self.stats.add("changed")
-            self.stats.add("processed")
-            return None
+            return None, changed
         check_report(report, self.fp)
         try:
             st = os.stat(path)
@@ -1334,8 +1412,7 @@ class ArchiveRun:
         if not unchanged:
             log.warning("%s changed while it was scanned: its result is not kept (next run rescans it)", path)
             self.stats.add("changed")
-            self.stats.add("processed")
-            return None
+            return None, changed
         if out.error_code in WORKER_FAILURES:
             tries += 1
             if tries >= self.opts.max_tries:
@@ -1346,16 +1423,10 @@ class ArchiveRun:
         self.stats.add("committed")
         if out.state == "pending":
             self.stats.add("retried")
-            return Job(path, job.sniff, sha, job.retries + 1)
-        self.stats.add("processed")
-        if out.state == "done":
-            self.stats.bump("decisions", str(out.decision))
-        else:
-            self.stats.bump("errors", str(out.error_code))
-            self.stats.add("final_failures")
-            if out.state == "quarantined":
-                self.stats.add("quarantined")
-        return None
+            return Job(path, job.sniff, sha, job.retries + 1), None
+        if out.state == "quarantined":
+            self.stats.add("quarantined")
+        return None, (out.state, str(out.decision if out.state == "done" else out.error_code))
 
     # -- progress
 
@@ -1507,6 +1578,7 @@ class ArchiveRun:
             totals = {}
         with s.lock:
             counts = {
+                "files": s.files_dict(),
                 "found": s.found,
                 "processed": s.processed,
                 "scanned": s.scanned,
@@ -1540,40 +1612,41 @@ def run_archive(opts: ArchiveOptions) -> ArchiveSummary:
     return ArchiveRun(opts).run()
 
 
+#: How the summary names a file's state and its details.
+_STATE_WORDS = {"pending": "left pending"}
+_DETAIL_WORDS = {**SKIP_REASONS, "changed": "changed during the scan"}
+
+
+def render_files(files: dict[str, Any]) -> str:
+    """``5 files: done 1 (allow 1), failed 2 (NOT_FOUND 1, UNSUPPORTED_FORMAT 1), skipped 2 (not a
+    video 2)``: where every file of a run ended (``counts["files"]`` of a summary)."""
+    parts = []
+    for state in FILE_STATES:
+        details = files.get(state) or {}
+        if not details:
+            continue
+        order = [d for d in DECISIONS if d in details] if state == "done" else sorted(details)
+        inner = ", ".join(f"{_DETAIL_WORDS.get(d, d)} {details[d]}" for d in order)
+        parts.append(f"{_STATE_WORDS.get(state, state)} {sum(details.values())} ({inner})")
+    n = files["total"]
+    return f"{n} file{'' if n == 1 else 's'}: " + (", ".join(parts) or "nothing to do")
+
+
 def render_summary(summary: ArchiveSummary) -> str:
     c = summary.counts
     lines = [
-        f"archive {summary.status}: {c['processed']} of {c['found']} files handled in {_fmt_duration(summary.elapsed_s)}"
-        f" ({summary.elapsed_s:.1f} s); {c['scanned']} scanned now, {sum(c['already_in_store'].values())} already in "
-        f"the store, {c['duplicates']} duplicate content",
-        f"  throughput: {summary.clips_per_min:.1f} clips/min overall"
+        f"archive {summary.status} in {_fmt_duration(summary.elapsed_s)} ({summary.elapsed_s:.1f} s): "
+        + render_files(c["files"]),
+        f"  this run: {c['scanned']} scanned, {sum(c['already_in_store'].values())} already in the store, "
+        f"{c['duplicates']} duplicate content; {summary.clips_per_min:.1f} clips/min overall"
         + (
             f", {c['scanned'] / summary.scan_elapsed_s * 60:.1f} clips/min once workers were ready"
             if summary.scan_elapsed_s > 0 and c["scanned"]
             else ""
         ),
     ]
-    dec = c["decisions"]
-    lines.append("  decisions: " + (", ".join(f"{d} {dec[d]}" for d in DECISIONS if d in dec) or "none"))
-    errs = c["errors"]
-    lines.append("  errors: " + (", ".join(f"{k} {v}" for k, v in sorted(errs.items())) or "none"))
     if c["quarantined"] or c["retried"]:
         lines.append(f"  worker crashes/timeouts retried: {c['retried']}, quarantined now: {c['quarantined']}")
-    if c["skipped"]:
-        lines.append("  skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(c["skipped"].items())))
-    if c["changed_during_scan"]:
-        lines.append(f"  changed or vanished during the scan (left for the next run): {c['changed_during_scan']}")
-    st = summary.store
-    if st:
-        lines.append(
-            "  store (these models + config): "
-            + ", ".join(f"{k} {st['states'][k]}" for k in STATES if k in st.get("states", {}))
-            + (
-                " | " + ", ".join(f"{d} {st['decisions'][d]}" for d in DECISIONS if d in st.get("decisions", {}))
-                if st.get("decisions")
-                else ""
-            )
-        )
     lines.append(f"  models {summary.fingerprints['models_fp']}  config {summary.fingerprints['config_fp']}")
     return "\n".join(lines)
 
@@ -1586,10 +1659,13 @@ EXPORT_COLUMNS = (
     "sha256",
     "size",
     "state",
+    "skip_reason",
     "decision",
     "status",
     "max_score",
     "max_category",
+    "reasons",
+    "known_content",
     "error_code",
     "error_message",
     "tries",
@@ -1599,6 +1675,13 @@ EXPORT_COLUMNS = (
     "config_fp",
     "scanned_at",
 )
+
+
+def _why(report: dict[str, Any] | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """The report's ``reasons`` and its ``known_content`` matches, as the report has them."""
+    if not report:
+        return [], []
+    return list(report.get("reasons") or []), list((report.get("known_content") or {}).get("matches") or [])
 
 
 def _evidence(report: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -1626,7 +1709,8 @@ def iter_export(
     reports: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """One row per path: the path's content result under the latest run's fingerprints (or
-    all of them). ``flagged``: only ``block``/``review``, block first, then highest score."""
+    all of them), or why it was skipped. ``flagged``: only ``block``/``review``, block first,
+    then highest score."""
     fps = store.latest_fingerprints()
     if fps is None and not all_fingerprints:
         return
@@ -1644,29 +1728,34 @@ def iter_export(
     sql = (
         "SELECT p.path, p.sha256, coalesce(r.size, p.size), r.state, r.decision, r.status, r.max_score, "
         "r.max_category, coalesce(r.error_code, p.error_code), coalesce(r.error_message, p.error_message), "
-        "r.tries, r.report, r.models_fp, r.config_fp, coalesce(r.updated, p.updated) "
+        "r.tries, r.report, r.models_fp, r.config_fp, coalesce(r.updated, p.updated), p.skipped "
         f"FROM paths p LEFT JOIN results r ON r.sha256 = p.sha256{join_fp} "
         f"WHERE {' AND '.join(where)} ORDER BY {order}"
     )
-    for path, sha, size, state, decision, status, score, cat, code, msg, tries, blob, mfp, cfp, ts in store.cursor(
-        sql, params
-    ):
-        if state is None:
+    for row_values in store.cursor(sql, params):
+        path, sha, size, state, decision, status, score, cat, code, msg, tries, blob, mfp, cfp, ts, skipped = row_values
+        if skipped:
+            state = "skipped"
+        elif state is None:
             state = "failed" if code else "pending"
         report = unpack_report(blob)
         segs, ev = _evidence(report if state == "done" else None)
+        reasons, known = _why(report if state == "done" else None)
         row: dict[str, Any] = {
             "path": path,
             "sha256": sha,
             "size": size,
             "state": state,
+            "skip_reason": skipped,
             "decision": decision,
             "status": status,
             "max_score": score,
             "max_category": cat,
+            "reasons": reasons,
+            "known_content": known,
             "error_code": code,
             "error_message": msg,
-            "tries": tries,
+            "tries": tries or None,  # worker crashes/timeouts on the item; none: null
             "segments": segs,
             "evidence": ev,
             "models_fp": mfp,
@@ -1733,16 +1822,34 @@ def _write_parquet(rows: Iterable[dict[str, Any]], out: str | None) -> int:
     evs = pa.struct(
         [("time", pa.float64()), ("category", pa.string()), ("label", pa.string()), ("score", pa.float64())]
     )
+    match_frame = pa.struct([("query_time", pa.float64()), ("item_time", pa.float64()), ("distance", pa.int64())])
+    match = pa.struct(
+        [
+            ("bank", pa.string()),
+            ("category", pa.string()),
+            ("action", pa.string()),
+            ("item", pa.string()),
+            ("kind", pa.string()),
+            ("video_match", pa.bool_()),
+            ("query_match_percent", pa.float64()),
+            ("item_match_percent", pa.float64()),
+            ("min_distance", pa.int64()),
+            ("frames", pa.list_(match_frame)),
+        ]
+    )
     schema = pa.schema(
         [
             ("path", pa.string()),
             ("sha256", pa.string()),
             ("size", pa.int64()),
             ("state", pa.string()),
+            ("skip_reason", pa.string()),
             ("decision", pa.string()),
             ("status", pa.string()),
             ("max_score", pa.float64()),
             ("max_category", pa.string()),
+            ("reasons", pa.list_(pa.string())),
+            ("known_content", pa.list_(match)),
             ("error_code", pa.string()),
             ("error_message", pa.string()),
             ("tries", pa.int64()),

@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -121,9 +122,22 @@ def clean_db(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     summary = summary_from_stderr(r.stderr)
     assert summary is not None and summary["status"] == "complete"
     c = summary["counts"]
-    assert c["found"] == 62 and c["processed"] == 62
+    assert c["found"] == 65 and c["processed"] == 65  # 62 candidates and the 3 files the walk skips
     assert c["scanned"] + c["duplicates"] + c["already_in_store"].get("done", 0) == 62
     assert c["skipped"] == {"extension": 1, "not_video": 1, "symlink_outside": 1}
+    files = c["files"]  # every file once: the copies count under their own names
+    assert files["total"] == 65 and files["done"] == {"allow": N_CLEAN + 1, "block": N_FLAGGED + 1}, files
+    assert (
+        sum(files["failed"].values()) == 2
+        and files["skipped"] == c["skipped"]
+        and set(files)
+        == {
+            "total",
+            "done",
+            "failed",
+            "skipped",
+        }
+    )
     return db
 
 
@@ -297,8 +311,8 @@ def test_duplicates_scanned_once_and_fingerprints_rescan(corpus: Path, tmp_path:
     s1 = run_archive(ArchiveOptions(db=str(db), source=str(src), workers=2, quiet=True))  # the API under the CLI
     assert s1.status == "complete" and s1.counts["scanned"] == 2 and s1.counts["processed"] == 3
     # the second name is either found done in the store or met while its twin is in flight
-    c = s1.counts
-    assert c["decisions"].get("block") == 1 and c["decisions"]["allow"] + c["duplicates"] == 2
+    # the second name is settled with its twin's outcome either way
+    assert s1.counts["decisions"] == {"allow": 2, "block": 1} and s1.counts["files"]["done"] == {"allow": 2, "block": 1}
 
     # copy and rename, read through a list file that also names a missing file
     shutil.copy(src / "one.mp4", tmp_path / "copied.mp4")
@@ -387,17 +401,20 @@ def test_quarantine_after_repeated_timeouts(corpus: Path, tmp_path: Path) -> Non
 
 def test_export_formats_and_flagged(clean_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "all.jsonl"
-    assert export(str(clean_db), "jsonl", str(out)) == 62
+    assert export(str(clean_db), "jsonl", str(out)) == 65
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert {r["state"] for r in rows} == {"done", "failed"}
+    assert {r["state"] for r in rows} == {"done", "failed", "skipped"}
     by_name = {Path(r["path"]).name: r for r in rows}
     assert by_name["copy_of_clip07.mp4"]["sha256"] == by_name["clip07.mp4"]["sha256"]
     assert by_name["truncated.mp4"]["state"] == "failed" and by_name["truncated.mp4"]["error_code"]
 
-    assert export(str(clean_db), "csv", str(tmp_path / "all.csv")) == 62
+    assert by_name["fake.mp4"]["state"] == "skipped" and by_name["fake.mp4"]["skip_reason"] == "not_video"
+    assert by_name["outside.mp4"]["skip_reason"] == "symlink_outside"
+
+    assert export(str(clean_db), "csv", str(tmp_path / "all.csv")) == 65
     with open(tmp_path / "all.csv", newline="") as f:
         crows = list(csv.DictReader(f))
-    assert len(crows) == 62 and {r["path"] for r in crows} == {r["path"] for r in rows}
+    assert len(crows) == 65 and {r["path"] for r in crows} == {r["path"] for r in rows}
 
     with Store(clean_db, create=False) as store:
         flagged = list(iter_export(store, flagged=True))
@@ -421,9 +438,9 @@ def test_export_formats_and_flagged(clean_db: Path, tmp_path: Path) -> None:
     except ImportError:
         pq = None
     if pq is not None:
-        assert export(str(clean_db), "parquet", str(tmp_path / "all.parquet")) == 62
+        assert export(str(clean_db), "parquet", str(tmp_path / "all.parquet")) == 65
         table = pq.read_table(tmp_path / "all.parquet")
-        assert table.num_rows == 62 and "evidence" in table.schema.names
+        assert table.num_rows == 65 and "evidence" in table.schema.names
 
 
 def test_parquet_without_pyarrow_is_a_clear_error(
@@ -533,6 +550,7 @@ def test_progress_bar_on_a_terminal_and_json_lines_otherwise() -> None:
 
     snap = {
         "found": 10,
+        "skipped": 2,
         "discovery_done": False,
         "processed": 4,
         "rate_clips_per_min": 120.0,
@@ -553,3 +571,252 @@ def test_progress_bar_on_a_terminal_and_json_lines_otherwise() -> None:
     lines.update(snap)  # within the interval: nothing
     rows = [json.loads(x) for x in pipe.getvalue().splitlines()]
     assert len(rows) == 1 and rows[0]["event"] == "progress" and rows[0]["processed"] == 4
+
+
+# ---------------------------------------------------------------------------- accounting, export columns, help
+
+
+def _archive_on_tty(*args: str | Path, timeout: float = 240) -> tuple[int, str, str]:
+    """Run ``framescan archive`` with stderr on a pseudo-terminal (the live bar): (rc, stdout, bar text)."""
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed its end
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run(
+            [*ARCHIVE, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            timeout=timeout,
+            env=_env(),
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        reader.join(10)
+        os.close(master)
+    return proc.returncode, proc.stdout, b"".join(chunks).decode(errors="replace")
+
+
+def _export_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run([*EXPORT, "--db", str(db), *args], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_every_file_ends_in_one_named_state(tmp_path: Path) -> None:
+    """A folder (a clip, a fake .mp4, a text file) plus a list (a missing file, a listed text
+    file): the summary is one line over the 5 files, the bar's total never shrinks, the store
+    and the export name each file's state with its error code or skip reason; a rerun says the same."""
+    src = tmp_path / "src"
+    src.mkdir()
+    write_clip(src / "real.mp4", width=160, height=120, seconds=1.0, fps=10)
+    (src / "fake.mp4").write_text("an .mp4 name, but text inside")
+    (src / "notes.txt").write_text("not a clip")
+    (tmp_path / "listed.mp4").write_text("listed: scanned, and fails")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{tmp_path / 'gone.mp4'}\n{tmp_path / 'listed.mp4'}\n")
+    db = tmp_path / "r.sqlite"
+    line = (
+        "5 files: done 1 (allow 1), failed 2 (NOT_FOUND 1, UNSUPPORTED_FORMAT 1), "
+        "skipped 2 (extension not selected 1, not a video 1)"
+    )
+
+    rc, out, bar = _archive_on_tty(src, "--list", listing, "--db", db, "--workers", "1")
+    assert rc == 3, out + bar
+    assert line in out.splitlines()[0], out
+    shown = [(int(a), int(b), plus) for a, b, plus in re.findall(r"\] (\d+)/(\d+)(\+?) ", bar)]
+    assert shown, bar
+    totals = [b for _, b, _ in shown]
+    assert totals == sorted(totals), f"the bar's total went backwards: {shown}"
+    assert all(a <= b for a, b, _ in shown) and shown[-1] == (5, 5, ""), shown
+
+    states = {
+        Path(p).name: (skipped, code)
+        for p, skipped, code in sqlite3.connect(db).execute("SELECT path, skipped, error_code FROM paths")
+    }
+    assert states == {
+        "real.mp4": (None, None),
+        "fake.mp4": ("not_video", None),
+        "notes.txt": ("extension", None),
+        "gone.mp4": (None, "NOT_FOUND"),
+        "listed.mp4": (None, None),  # its content failed: the result says why
+    }
+
+    rows = {Path(r["path"]).name: r for r in map(json.loads, _export_cli(db).stdout.splitlines())}
+    got = {n: (r["state"], r["decision"] or r["error_code"] or r["skip_reason"], r["tries"]) for n, r in rows.items()}
+    assert got == {
+        "real.mp4": ("done", "allow", None),
+        "fake.mp4": ("skipped", "not_video", None),
+        "notes.txt": ("skipped", "extension", None),
+        "gone.mp4": ("failed", "NOT_FOUND", None),
+        "listed.mp4": ("failed", "UNSUPPORTED_FORMAT", None),
+    }
+    crows = list(csv.DictReader(_export_cli(db, "--format", "csv").stdout.splitlines()))
+    assert {Path(r["path"]).name: (r["state"], r["skip_reason"]) for r in crows} == {
+        n: (r["state"], r["skip_reason"] or "") for n, r in rows.items()
+    }
+    assert _export_cli(db, "--flagged").stdout == "", "--flagged lists only block/review items"
+
+    again = _archive(src, "--list", listing, "--db", db, "--workers", "1")
+    assert again.returncode == 3 and line in again.stdout.splitlines()[0], again.stdout
+    summary = summary_from_stderr(again.stderr)
+    assert summary is not None and summary["counts"]["found"] == summary["counts"]["processed"] == 5
+    assert summary["counts"]["files"] == {
+        "total": 5,
+        "done": {"allow": 1},
+        "failed": {"NOT_FOUND": 1, "UNSUPPORTED_FORMAT": 1},
+        "skipped": {"extension": 1, "not_video": 1},
+    }
+
+
+def test_export_says_why_a_bank_match_flags(tmp_path: Path) -> None:
+    """A bank of a generated clip (``framescan hash`` + ``framescan bank add``) and an archive scan
+    of the same clip: the export's ``reasons`` and ``known_content`` are the report's, and
+    ``max_category`` is the bank's category (the one that decided), not the model's 0.0."""
+    src = tmp_path / "src"
+    src.mkdir()
+    clip = write_clip(src / "known.mp4", width=320, height=240, seconds=2.0, fps=10)
+    hashes = tmp_path / "known.vpdq.txt"
+    banks = tmp_path / "banks.sqlite"
+    for cmd in (
+        ["hash", str(clip), "-o", str(hashes)],
+        ["bank", "add", "terror", str(hashes), "--category", "extremism", "--action", "block", "--db", str(banks)],
+    ):
+        r = subprocess.run([sys.executable, "-m", "framescan", *cmd], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+    db = tmp_path / "r.sqlite"
+    r = _archive(src, "--db", db, "--banks", banks, "--workers", "1", "-q")
+    assert r.returncode == 0, r.stderr
+
+    [row] = [json.loads(x) for x in _export_cli(db, "--reports").stdout.splitlines()]
+    report = row["report"]
+    assert row["decision"] == report["decision"] and row["decision"] in ("review", "block")
+    assert row["reasons"] == report["reasons"] and any("'terror'" in x for x in row["reasons"]), row["reasons"]
+    assert row["known_content"] == report["known_content"]["matches"]
+    [match] = row["known_content"]
+    assert match["bank"] == "terror" and match["item"] == "known.vpdq" and match["frames"]
+    assert row["max_category"] == "extremism" == match["category"]
+    assert report["categories"]["extremism"]["decision"] == row["decision"]
+
+    [flagged] = [json.loads(x) for x in _export_cli(db, "--flagged").stdout.splitlines()]
+    assert flagged["known_content"] == row["known_content"] and flagged["reasons"] == row["reasons"]
+    [crow] = list(csv.DictReader(_export_cli(db, "--format", "csv").stdout.splitlines()))
+    assert json.loads(crow["reasons"]) == row["reasons"] and json.loads(crow["known_content"]) == row["known_content"]
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed (optional extra 'parquet')")
+    _export_cli(db, "--format", "parquet", "-o", str(tmp_path / "x.parquet"))
+    [prow] = pq.read_table(tmp_path / "x.parquet").to_pylist()
+    assert prow["reasons"] == row["reasons"] and prow["known_content"] == row["known_content"]
+    assert prow["max_category"] == "extremism" and prow["skip_reason"] is None
+
+
+#: The store's first schema (user_version 1), as framescan wrote it before skipped files were stored.
+_SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE fingerprints (fp TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, first_used REAL NOT NULL);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY, started REAL NOT NULL, finished REAL, status TEXT NOT NULL,
+    models_fp TEXT NOT NULL, config_fp TEXT NOT NULL, source TEXT, engine TEXT, summary TEXT
+);
+CREATE TABLE paths (
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha256 TEXT,
+    error_code TEXT, error_message TEXT, updated REAL NOT NULL
+);
+CREATE TABLE results (
+    sha256 TEXT NOT NULL, models_fp TEXT NOT NULL, config_fp TEXT NOT NULL, state TEXT NOT NULL,
+    tries INTEGER NOT NULL DEFAULT 0, decision TEXT, status TEXT, error_code TEXT, error_message TEXT,
+    max_score REAL, max_category TEXT, size INTEGER, source TEXT, report BLOB, seconds REAL, updated REAL NOT NULL,
+    PRIMARY KEY (sha256, models_fp, config_fp)
+) WITHOUT ROWID;
+PRAGMA user_version=1;
+"""
+
+
+def test_store_of_schema_1_is_upgraded(tmp_path: Path) -> None:
+    """A store written by the previous schema opens for export and for a new run: ``skipped`` is
+    added, and a bank-blocked result's ``max_category`` becomes the category that decided."""
+    import zlib
+
+    db = tmp_path / "old.sqlite"
+    sha = "ab" * 32
+    report = {
+        "status": "complete",
+        "decision": "block",
+        "reasons": ["extremism: known content 'x' in bank 'terror' (block): 100% of hashed frames match"],
+        "categories": {
+            "sexual": {"signals": ["nudenet"], "score": 0.0, "decision": "allow"},
+            "extremism": {"signals": ["bank:terror"], "score": 0.0, "decision": "block"},
+        },
+        "known_content": {"hashed_frames": 2, "bank_hashes": 2, "matches": [{"bank": "terror", "item": "x"}]},
+    }
+    con = sqlite3.connect(db)
+    con.executescript(_SCHEMA_V1)
+    con.execute("INSERT INTO runs VALUES (1, 0, 1, 'complete', 'm', 'c', '/src', 'local', NULL)")
+    con.execute("INSERT INTO paths VALUES ('/src/a.mp4', 10, 1, ?, NULL, NULL, 1)", (sha,))
+    con.execute(
+        "INSERT INTO results VALUES (?, 'm', 'c', 'done', 0, 'block', 'complete', NULL, NULL, 0.0, 'sexual', 10, "
+        "'/src/a.mp4', ?, 0.1, 1)",
+        (sha, zlib.compress(json.dumps(report).encode())),
+    )
+    con.commit()
+    con.close()
+
+    [row] = [json.loads(x) for x in _export_cli(db).stdout.splitlines()]
+    assert (row["state"], row["decision"], row["max_category"]) == ("done", "block", "extremism")
+    assert row["reasons"] == report["reasons"] and row["known_content"] == [{"bank": "terror", "item": "x"}]
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert con.execute("SELECT path, skipped FROM paths").fetchall() == [("/src/a.mp4", None)]
+    finally:
+        con.close()
+    listing = tmp_path / "list.txt"
+    listing.write_text(str(tmp_path / "gone.mp4") + "\n")
+    r = _archive(f"@{listing}", "--db", db)
+    assert r.returncode == 3 and "1 file: failed 1 (NOT_FOUND 1)" in r.stdout, r.stdout + r.stderr
+
+
+ARCHIVE_OPTIONS = "--db --list --workers --ext --max-tries --retry-failed --rehash --progress-interval --max-store-mb"
+EXPORT_OPTIONS = "--db --format --output --flagged --all-fingerprints --reports"
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [("archive", f"{ARCHIVE_OPTIONS} --ray --ray-ship-bytes --quiet".split()), ("export", EXPORT_OPTIONS.split())],
+)
+def test_help_is_plain_and_gives_every_default(command: str, options: list[str]) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "framescan", command, "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert r.returncode == 0, r.stderr
+    assert "``" not in r.stdout, "raw reST markup in the help"
+    entries: dict[str, str] = {}
+    current = None
+    for line in r.stdout.splitlines():
+        stripped = line.strip()
+        if line.startswith("  -"):
+            current = stripped
+            entries[current] = ""
+            continue
+        if current is not None and line.startswith(" " * 6) and stripped:
+            entries[current] += " " + stripped
+        else:
+            current = None
+    for opt in options:
+        [entry] = [k + v for k, v in entries.items() if re.search(rf"(^|, ){re.escape(opt)}(?=[ ,]|$)", k)]
+        assert "default" in entry or "required" in entry, f"{command} {opt}: {entry}"

@@ -1,14 +1,19 @@
-"""``framescan archive SRC --db results.sqlite``: scan a whole archive, resumably.
+"""framescan archive SRC --db DB: scan a whole archive into a resumable result store.
 
-SRC is a folder (walked recursively; files picked by extension, then by their first bytes;
-symlinks never followed out of SRC) or ``@LIST`` (a file of paths, one per line; ``--list
-FILE`` is the same). Every content (sha256) is scanned once per models + configuration
-fingerprint; results are committed one by one to the SQLite store, so the same command run
-again after a crash, a kill or a full disk continues where it stopped. See docs/archive.md.
+SRC is a folder (walked recursively; a file is scanned when its extension is selected, see
+--ext, and its first bytes look like a video; symlinks are never followed out of SRC), a
+single file, or @LIST (a file of paths, one per line; --list FILE is the same, '-' reads
+stdin). Every file ends in exactly one state, named in the store and in 'framescan export':
+done (allow/review/block), failed (with its error code), quarantined (the worker crashed or
+timed out --max-tries times) or skipped (with its reason, e.g. not_video). Every content
+(sha256) is scanned once per models + configuration fingerprint; results are committed one
+by one, so the same command run again after a crash, a kill or a full disk continues where
+it stopped. Details: docs/archive.md.
 
-Exit codes: 0 every item scanned; 3 some items failed or were quarantined (see
-``framescan export``); 4 model, configuration or result-store error (e.g. disk full: free
-space and rerun); 2 usage error; 130 interrupted.
+Exit codes: 0 no file failed or was quarantined (skipped files do not count); 3 some
+failed or were quarantined (list them with 'framescan export --db DB'); 4 model,
+configuration or result-store error (e.g. disk full: free space and rerun); 2 usage error;
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import sys
 from typing import Any
 
 from ..archive import (
+    DEFAULT_EXTENSIONS,
     DEFAULT_MAX_TRIES,
     DEFAULT_PROGRESS_INTERVAL,
     ArchiveOptions,
@@ -47,17 +53,30 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", nargs="?", metavar="SRC|@LIST", help="folder to walk, or @FILE listing paths")
-    p.add_argument("--db", required=True, metavar="DB", help="SQLite result store (created if missing)")
     p.add_argument(
-        "--list", dest="list_file", metavar="FILE", help="file listing paths to scan, one per line ('-': stdin)"
+        "source",
+        nargs="?",
+        metavar="SRC|@LIST",
+        help="folder to walk, one file, or @FILE listing paths (one of SRC or --list is required)",
     )
-    p.add_argument("--workers", type=int, metavar="N", help="parallel isolated workers (default: available cores)")
+    p.add_argument("--db", required=True, metavar="DB", help="SQLite result store (required; created if missing)")
+    p.add_argument(
+        "--list",
+        dest="list_file",
+        metavar="FILE",
+        help="file listing paths to scan, one per line ('-': stdin); alone or with SRC (default: none)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="parallel isolated workers (default: available cores; with --ray: the cluster's CPUs / --threads)",
+    )
     p.add_argument(
         "--ext",
         action="append",
         metavar="EXT[,EXT...]",
-        help="file extensions to pick up in a folder (repeatable; default: common video extensions; '*': any)",
+        help=f"file extensions to pick up in a folder (repeatable; '*': any; default: {', '.join(DEFAULT_EXTENSIONS)})",
     )
     p.add_argument(
         "--max-tries",
@@ -66,8 +85,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="N",
         help=f"worker crashes/timeouts on one item before it is quarantined (default {DEFAULT_MAX_TRIES})",
     )
-    p.add_argument("--retry-failed", action="store_true", help="give failed and quarantined items another try")
-    p.add_argument("--rehash", action="store_true", help="hash every file again (ignore the path cache)")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="give failed and quarantined items another try (default: they are final)",
+    )
+    p.add_argument(
+        "--rehash",
+        action="store_true",
+        help="hash every file again (default: reuse the hash of a file whose size and mtime did not change)",
+    )
     p.add_argument(
         "--progress-interval",
         type=float,
@@ -75,20 +102,33 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds between JSON progress lines when stderr is not a terminal (default {DEFAULT_PROGRESS_INTERVAL:g})",
     )
-    p.add_argument("--max-store-mb", type=float, metavar="MB", help="cap the store's size (stops like a full disk)")
+    p.add_argument(
+        "--max-store-mb",
+        type=float,
+        metavar="MB",
+        help="cap the store's size; reaching it stops the run like a full disk (default: no cap)",
+    )
     p.add_argument(
         "--ray",
         nargs="?",
         const="",
         metavar="ADDRESS",
-        help="scan in Ray actors (optional extra 'ray'); ADDRESS of a cluster, else RAY_ADDRESS or a local instance",
+        help="scan in Ray actors (optional extra 'ray'); ADDRESS of a cluster, else RAY_ADDRESS or a local "
+        "instance (default: local isolated workers, no Ray)",
     )
     p.add_argument(
         "--ray-ship-bytes",
         action="store_true",
-        help="send file contents to the actors (for nodes that do not share the archive's file system)",
+        help="with --ray: send file contents to the actors, for nodes that do not share the archive's file system "
+        "(default: actors read the paths)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary, only errors")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress and no summary, only errors (default: a bar on a terminal, JSON lines otherwise; "
+        "the summary on stdout)",
+    )
     add_scanner_options(p)
     return p
 
@@ -121,7 +161,10 @@ def _sigterm(signum: int, frame: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     opts = _options(args)
     if not opts.source and not opts.list_file:
-        print("framescan archive: give a folder, @LIST or --list FILE", file=sys.stderr)
+        print(
+            "framescan archive: nothing to scan: give a folder, a file, @LIST or --list FILE (see --help)",
+            file=sys.stderr,
+        )
         return 2
     previous = signal.signal(signal.SIGTERM, _sigterm)  # a polite kill stops like Ctrl-C
     try:

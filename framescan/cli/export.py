@@ -1,11 +1,15 @@
-"""``framescan export --db results.sqlite``: the archive store's results as JSONL, CSV or Parquet.
+"""framescan export --db DB: the archive store as JSONL, CSV or Parquet, one row per file.
 
-One row per path: path, sha256, size, state (pending/done/failed/quarantined), decision,
-status, max category score and its category, error code and message, tries, segments and
-evidence (timestamp, category, label, score), fingerprints and when it was scanned. By
-default the results of the latest run's models + configuration; ``--all-fingerprints`` for
-every one. ``--flagged`` lists only ``block`` and ``review`` items, block first, then by
-highest score, with their evidence timestamps. Parquet needs pyarrow (optional extra).
+Every file an archive run saw has a row: path, sha256, size, state (done, failed,
+quarantined, pending, or skipped with skip_reason), decision, status, max_category (the
+category that decided) and max_score (its score), reasons (why, as in the report),
+known_content (hash-bank matches: bank, item, share matched, times), error code and message,
+tries (worker crashes/timeouts; null when none), segments, evidence (time, category, label,
+score), fingerprints and when it was scanned. CSV cells of lists are JSON text; Parquet
+columns are typed (needs pyarrow: pip install pyarrow). Results are those of the latest
+run's models + configuration unless --all-fingerprints. --flagged keeps only scanned files
+whose decision is block or review (no failed or skipped files), block first, then by
+max_score, highest first. Columns: docs/archive.md.
 """
 
 from __future__ import annotations
@@ -26,14 +30,24 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--db", required=True, metavar="DB", help="result store written by 'framescan archive'")
-    p.add_argument("--format", choices=EXPORT_FORMATS, default="jsonl", help="output format (default jsonl)")
-    p.add_argument("-o", "--output", metavar="OUT", help="output file (default stdout; required for parquet)")
-    p.add_argument("--flagged", action="store_true", help="only block/review items, sorted by risk")
+    p.add_argument("--db", required=True, metavar="DB", help="result store written by 'framescan archive' (required)")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="jsonl", help="output format (default: jsonl)")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout; required for parquet)")
     p.add_argument(
-        "--all-fingerprints", action="store_true", help="results under every models/config fingerprint in the store"
+        "--flagged",
+        action="store_true",
+        help="only files whose decision is block or review, block first, then by max_score (default: every file)",
     )
-    p.add_argument("--reports", action="store_true", help="include the full JSON report of each item (jsonl)")
+    p.add_argument(
+        "--all-fingerprints",
+        action="store_true",
+        help="one row per fingerprint pair with a result (default: the latest run's models + config only)",
+    )
+    p.add_argument(
+        "--reports",
+        action="store_true",
+        help="add each file's full JSON report as a 'report' column (jsonl and csv; parquet has no such column; default: off)",
+    )
     return p
 
 
