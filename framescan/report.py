@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .aggregate import CategoryResult
+from ._version import __version__
 from .errors import FramescanError
 from .probe import ClipInfo
-from .score import Evidence
+
+if TYPE_CHECKING:  # annotations only: reading a report (the client, the CLI) needs no NumPy
+    from .aggregate import CategoryResult
+    from .score import Evidence
 
 SCHEMA = "framescan.report/1"
 
