@@ -6,7 +6,7 @@ from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
 version = {}
-for line in (ROOT / "framescan" / "__init__.py").read_text().splitlines():
+for line in (ROOT / "framescan" / "_version.py").read_text().splitlines():
     if line.startswith("__version__"):
         exec(line, version)
 

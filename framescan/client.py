@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from . import __version__
+from ._version import __version__
 from .errors import EmptyInput, FileNotFound
 from .report import SCHEMA
 

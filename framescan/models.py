@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ModelError
-from .preprocess import InputSpec
+from .inputspec import InputSpec
 
 log = logging.getLogger(__name__)
 

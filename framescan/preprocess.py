@@ -15,20 +15,7 @@ No full-size RGB frame is ever made.
 Resize follows OpenCV's ``INTER_LINEAR`` (half-pixel centres, edge clamp, no
 anti-aliasing), which is what NudeNet and most exported detectors were trained with.
 
-Pad modes:
-
-- ``pad_bottom_right``: the frame is placed at the top-left of a canvas with the target's
-  aspect ratio, the rest filled with ``pad_value``, and the canvas is resized (NudeNet's
-  own preprocessing; padding takes part in the interpolation at the border, as there).
-- ``letterbox``: the frame is resized to fit, keeping its aspect ratio, and centred.
-- ``stretch``: the frame is resized to the target size, aspect ratio not kept.
-
-``trim_multiple`` (with ``pad_bottom_right``, for models that accept any input height and
-width that is a multiple of it): the canvas is cut down to the smallest multiple that holds
-the frame's content, so a portrait 9:16 frame feeds a 320x192 tensor instead of 320x320 with
-140 columns of padding. Values are those of the full canvas, cropped (same scale, same
-geometry); the model sees less padding, which moves its scores a little (validated per model:
-``models/build_trim.py``). Ultralytics' own predictor does the same (``LetterBox(auto=True)``).
+The resize modes and ``trim_multiple`` are described in ``framescan.inputspec``.
 
 ``preprocess_reference`` is a plain NumPy implementation of the same maths, used by the
 tests.
@@ -38,97 +25,15 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 
 from ._jit import kernel
-from .errors import ConfigError
 from .frames import ColorInfo, Geometry, YuvFrame
+from .inputspec import CHANNEL_ORDER, InputSpec, Plan, plan
 
-
-class ResizeMode(str, Enum):
-    PAD_BOTTOM_RIGHT = "pad_bottom_right"
-    LETTERBOX = "letterbox"
-    STRETCH = "stretch"
-
-
-_LAYOUTS = ("NCHW", "NHWC")
-_CHANNELS = {"RGB": (0, 1, 2), "BGR": (2, 1, 0)}
 # Kr, Kb luma coefficients of the two matrices.
 _MATRIX = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
-_ROTATIONS = (0, 90, 180, -90)
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """How a model wants its input (from the model manifest's ``input`` section)."""
-
-    name: str
-    width: int
-    height: int
-    layout: str = "NCHW"
-    channels: str = "RGB"
-    scale: float = 1.0 / 255.0
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    resize: ResizeMode = ResizeMode.STRETCH
-    pad_value: float = 0.0
-    trim_multiple: int = 0  # 0: the full canvas; N: cut it to a multiple of N (see the module doc)
-
-    def __post_init__(self) -> None:
-        if self.layout not in _LAYOUTS:
-            raise ConfigError(f"input layout {self.layout!r} not supported; use one of {_LAYOUTS}")
-        if self.channels not in _CHANNELS:
-            raise ConfigError(f"input channels {self.channels!r} not supported; use one of {tuple(_CHANNELS)}")
-        if self.width < 1 or self.height < 1:
-            raise ConfigError(f"input size must be positive: {self.width}x{self.height}")
-        if any(s == 0 for s in self.std):
-            raise ConfigError(f"input std must not contain 0: {self.std}")
-        object.__setattr__(self, "resize", ResizeMode(self.resize))
-        # tuples: specs are hashable (per-stream kernel arguments are cached by spec)
-        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
-        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
-        if len(self.mean) != 3 or len(self.std) != 3:
-            raise ConfigError(f"input mean and std need 3 values (one per channel): {self.mean}, {self.std}")
-        if not 0.0 <= self.pad_value <= 255.0:
-            raise ConfigError(f"input pad_value is a pixel value in 0-255: {self.pad_value}")
-        if self.trim_multiple < 0:
-            raise ConfigError(f"input trim_multiple must be >= 0: {self.trim_multiple}")
-        if self.trim_multiple and self.resize is not ResizeMode.PAD_BOTTOM_RIGHT:
-            raise ConfigError(f"input trim_multiple needs resize 'pad_bottom_right', not {self.resize.value!r}")
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """Per-image tensor shape (without the batch axis)."""
-        if self.layout == "NCHW":
-            return (3, self.height, self.width)
-        return (self.height, self.width, 3)
-
-    def empty_batch(self, n: int) -> np.ndarray:
-        return np.zeros((n, *self.shape), np.float32)
-
-    def size_for(self, frame_w: int, frame_h: int) -> tuple[int, int]:
-        """(width, height) of the tensor for an upright ``frame_w x frame_h`` frame: the model's
-        size, or with ``trim_multiple`` the part of the canvas that holds the frame, rounded up."""
-        if not self.trim_multiple:
-            return self.width, self.height
-        p = plan(self, frame_w, frame_h)
-        m = self.trim_multiple
-
-        def need(n: int, scale: float, full: int) -> int:
-            # destination pixels d whose first tap (d + 0.5) * scale - 0.5 falls before source
-            # pixel n: content, or content blended with padding at the border
-            touched = math.ceil((n + 0.5) / scale - 0.5 - 1e-9)
-            return min(full, max(m, math.ceil(touched / m) * m))
-
-        return need(frame_w, p.scale_x, self.width), need(frame_h, p.scale_y, self.height)
-
-    def shape_for(self, frame_w: int, frame_h: int) -> tuple[int, int, int]:
-        """Per-image tensor shape for an upright ``frame_w x frame_h`` frame (see ``size_for``)."""
-        w, h = self.size_for(frame_w, frame_h)
-        return (3, h, w) if self.layout == "NCHW" else (h, w, 3)
 
 
 def batch_view(batch: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -140,39 +45,9 @@ def batch_view(batch: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return batch.reshape(-1)[: n * math.prod(shape)].reshape(n, *shape)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Kernel parameters for one (spec, upright frame size) pair."""
-
-    scale_x: float  # source pixels per destination pixel
-    scale_y: float
-    off_x: int  # destination pixel where content starts
-    off_y: int
-    content_w: int  # destination pixels covered by content (the rest is padding)
-    content_h: int
-    limit_x: int  # source coordinates are clamped to [0, limit - 1]
-    limit_y: int
-
-    def geometry(self, frame_w: int, frame_h: int) -> Geometry:
-        return Geometry(self.scale_x, self.scale_y, self.off_x, self.off_y, frame_w, frame_h)
-
-
-def plan(spec: InputSpec, frame_w: int, frame_h: int) -> _Plan:
-    """Where the upright ``frame_w x frame_h`` image lands in the model input."""
-    tw, th = spec.width, spec.height
-    if spec.resize is ResizeMode.PAD_BOTTOM_RIGHT:
-        # Smallest canvas with the target's aspect ratio that holds the frame at its top-left.
-        if frame_w * th >= frame_h * tw:
-            cw, ch = frame_w, max(frame_h, math.ceil(frame_w * th / tw))
-        else:
-            cw, ch = max(frame_w, math.ceil(frame_h * tw / th)), frame_h
-        return _Plan(cw / tw, ch / th, 0, 0, tw, th, cw, ch)
-    if spec.resize is ResizeMode.LETTERBOX:
-        r = min(tw / frame_w, th / frame_h)
-        nw, nh = max(1, round(frame_w * r)), max(1, round(frame_h * r))
-        ox, oy = (tw - nw) // 2, (th - nh) // 2
-        return _Plan(frame_w / nw, frame_h / nh, ox, oy, nw, nh, frame_w, frame_h)
-    return _Plan(frame_w / tw, frame_h / th, 0, 0, tw, th, frame_w, frame_h)
+def _geometry(p: Plan, frame_w: int, frame_h: int) -> Geometry:
+    """Maps the model input of ``plan`` back to the upright ``frame_w x frame_h`` frame."""
+    return Geometry(p.scale_x, p.scale_y, p.off_x, p.off_y, frame_w, frame_h)
 
 
 def _taps(n_dst: int, off: int, count: int, scale: float, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -380,7 +255,7 @@ def _kernel_args(
     for a in args:
         if isinstance(a, np.ndarray):
             a.flags.writeable = False
-    return args, p.geometry(up_w, up_h)
+    return args, _geometry(p, up_w, up_h)
 
 
 def preprocess_into(frame: YuvFrame, spec: InputSpec, out: np.ndarray) -> Geometry:
@@ -449,10 +324,10 @@ def preprocess_reference(frame: YuvFrame, spec: InputSpec) -> tuple[np.ndarray, 
     d = np.arange(spec.height)[:, None], np.arange(spec.width)[None, :]
     inside = (d[0] >= p.off_y) & (d[0] < p.off_y + p.content_h) & (d[1] >= p.off_x) & (d[1] < p.off_x + p.content_w)
     img[~inside] = spec.pad_value
-    img = img[..., list(_CHANNELS[spec.channels])]
+    img = img[..., list(CHANNEL_ORDER[spec.channels])]
     img = (img * spec.scale - np.asarray(spec.mean)) / np.asarray(spec.std)
     tw, th = spec.size_for(up_w, up_h)
     img = img[:th, :tw]
     if spec.layout == "NCHW":
         img = img.transpose(2, 0, 1)
-    return img.astype(np.float32), p.geometry(up_w, up_h)
+    return img.astype(np.float32), _geometry(p, up_w, up_h)

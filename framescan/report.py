@@ -13,14 +13,16 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .aggregate import CategoryResult
+from ._version import __version__
 from .errors import FramescanError
 from .models import CATEGORIES
 from .probe import ClipInfo
-from .score import Evidence
+
+if TYPE_CHECKING:  # annotations only: reading a report (the client, the CLI) needs no NumPy
+    from .aggregate import CategoryResult
+    from .score import Evidence
 
 SCHEMA = "framescan.report/1"
 #: The JSON Schema of ``framescan.report/1``, shipped in the package.

@@ -46,7 +46,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from . import __version__
+from ._version import __version__
 from .errors import ConfigError, EmptyInput, FramescanError, LimitExceeded, UnsupportedFormat
 from .isolate import WorkerConfig, WorkerPool, split_threads
 from .limits import DEFAULT_LIMITS, GIB, Limits

@@ -61,8 +61,9 @@ except ImportError:  # run as a script from a checkout that is not installed
 from framescan.decode import FrameDecoder  # noqa: E402
 from framescan.frames import Detections, Geometry  # noqa: E402
 from framescan.infer import OnnxModel  # noqa: E402
+from framescan.inputspec import InputSpec  # noqa: E402
 from framescan.models import ModelManifest, file_sha256, load_manifest, parse_manifest  # noqa: E402
-from framescan.preprocess import InputSpec, preprocess_into  # noqa: E402
+from framescan.preprocess import preprocess_into  # noqa: E402
 from framescan.probe import as_source, open_container, select_video_stream  # noqa: E402
 from framescan.sample import make_sampler  # noqa: E402
 from framescan.samples import Shot, load_image, write_clip  # noqa: E402

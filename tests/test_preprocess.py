@@ -8,7 +8,8 @@ from tolerances import assert_kernel_close
 
 from framescan.errors import ConfigError
 from framescan.frames import ColorInfo, YuvFrame
-from framescan.preprocess import InputSpec, ResizeMode, batch_view, plan, preprocess_into, preprocess_reference
+from framescan.inputspec import InputSpec, ResizeMode, plan
+from framescan.preprocess import batch_view, preprocess_into, preprocess_reference
 
 SIZES = [(1294, 964), (720, 1280), (1280, 720), (33, 17), (17, 33), (1, 1), (2, 2), (5, 3), (320, 320), (640, 2)]
 

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import sys
+from typing import Any
 
+from .._version import __version__
 from ..errors import FramescanError, InputError
 
 EXIT_ALLOW = 0
@@ -32,29 +35,61 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 4
 EXIT_INTERRUPTED = 130
 
-#: Sub-command modules (``framescan.cli.<name>``). Missing optional ones are skipped.
+#: Sub-command modules (``framescan.cli.<name>``, whose ``NAME`` is ``<name>``). Missing optional ones are skipped.
 COMMANDS = ("scan", "probe", "models", "sample", "hash", "bank", "archive", "export", "serve", "submit", "bench")
 
 log = logging.getLogger("framescan")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+class _Commands(argparse._SubParsersAction):
+    """Sub-commands whose modules are imported when needed: the chosen one when the command line
+    names it, all of them when the help lists them. ``framescan --version`` imports none.
 
+    Builds on argparse internals (the name -> parser map, ``_get_subactions`` called by the help
+    formatter); tests/test_imports.py runs both paths."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: list[str] = []  # names whose module is not imported yet, in listing order
+
+    def add_command(self, name: str) -> None:
+        """Offer ``name`` (module ``framescan.cli.<name>``) without importing it."""
+        self._pending.append(name)
+        self._name_parser_map[name] = None  # a valid choice now; its parser is made on first use
+
+    def _load(self, name: str) -> None:
+        if name not in self._pending:
+            return
+        self._pending.remove(name)
+        del self._name_parser_map[name]
+        mod = importlib.import_module(f"framescan.cli.{name}")
+        mod.add_parser(self).set_defaults(_run=mod.run)
+
+    def _get_subactions(self) -> list[argparse.Action]:
+        for name in list(self._pending):
+            self._load(name)
+        return super()._get_subactions()
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        self._load(values[0])
+        super().__call__(parser, namespace, values, option_string)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="framescan", description="Scan short videos for content that harms children.")
     parser.add_argument("--version", action="version", version=f"framescan {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", action=_Commands)
     sub.required = True
     for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f"framescan.cli.{name}")
-        except ModuleNotFoundError as ex:
-            if ex.name and ex.name.startswith("framescan.cli"):
-                continue
-            raise
-        p = mod.add_parser(sub)
-        p.set_defaults(_run=mod.run)
+        if importlib.util.find_spec(f"framescan.cli.{name}") is not None:
+            sub.add_command(name)
     return parser
 
 
