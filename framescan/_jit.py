@@ -13,12 +13,17 @@ Options and why:
   of parallelism instead.
 
 Set ``NUMBA_DISABLE_JIT=1`` to run kernel bodies as plain Python (coverage, debugging).
+
+``stale_kernels`` tells, before a kernel's first call, whether that call will compile it (no
+code in the on-disk cache for its current source and this Numba version: the first run after
+an install or an upgrade), so a front end can say why the first scan is slow.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -30,6 +35,8 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 _cache_checked = False
+#: Every kernel made by ``kernel`` except the inlined ones (compiled into their callers, never cached alone).
+_KERNELS: list[Any] = []
 
 
 def _check_cache_dir() -> None:
@@ -63,8 +70,31 @@ def kernel(signature: Any = None, **options: Any) -> Callable[[F], F]:
     opts.update(options)
 
     def wrap(func: F) -> F:
-        if signature is None:
-            return numba.jit(**opts)(func)  # type: ignore[return-value]
-        return numba.jit(signature, **opts)(func)  # type: ignore[return-value]
+        disp = numba.jit(**opts)(func) if signature is None else numba.jit(signature, **opts)(func)
+        if opts.get("inline") != "always":
+            _KERNELS.append(disp)
+        return disp  # type: ignore[no-any-return]
 
     return wrap
+
+
+def stale_kernels(module: str) -> list[str]:
+    """Names of the kernels defined in ``module`` (e.g. ``"framescan.preprocess"``) that their first
+    call in this process will compile, because Numba's on-disk cache holds no code for them from
+    their current source and this Numba version. Numba's own index check decides (the ``.nbi``
+    file exists, was written by this Numba version and carries the source file's stamp); a Numba
+    whose cache works differently, or ``NUMBA_DISABLE_JIT=1``, gives an empty list.
+    """
+    stale = []
+    for disp in _KERNELS:
+        if getattr(disp, "py_func", disp).__module__ != module:
+            continue
+        try:
+            index = disp._cache._cache_file._load_index()
+        except AttributeError:  # not a caching dispatcher (JIT disabled) or another cache layout
+            continue
+        except (OSError, EOFError, ValueError, pickle.UnpicklingError):  # an unreadable index: Numba recompiles
+            index = {}
+        if not index:
+            stale.append(disp.py_func.__qualname__)
+    return stale

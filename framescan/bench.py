@@ -121,6 +121,8 @@ TARGET_RSS_1080_MB = 400.0
 TARGET_SPEEDUP_ALL_INT8 = 3.0
 TARGET_SPEEDUP_ADAPTIVE = 8.0
 TARGET_EARLY_SHARE = 0.30
+#: A target's note when the configuration it is judged on was not in the run.
+NOT_RUN = "not run (needs the standard matrix's 720x1280 15 s configurations)"
 
 
 class BenchError(RuntimeError):
@@ -221,7 +223,7 @@ def parse_list(text: str | None) -> list[str]:
 class BenchOptions:
     sizes: list[str] | None = None  # WxH; None: the standard matrix (or the --clips)
     modes: list[str] | None = None
-    seconds: float = DEFAULT_SECONDS
+    seconds: float | None = None  # None: DEFAULT_SECONDS (QUICK["seconds"] with quick)
     repeats: int | None = None
     clips: list[str] | None = None
     clip_dir: str | None = None
@@ -349,13 +351,13 @@ def build_configs(opts: BenchOptions, notify: Callable[[str], None] | None = Non
         return out
     if opts.quick:
         pairs = [(s, m) for s in (opts.sizes or [QUICK["size"]]) for m in (opts.modes or QUICK["modes"])]
-        seconds, fps = float(QUICK["seconds"]), int(QUICK["fps"])  # type: ignore[call-overload]
+        seconds, fps = float(opts.seconds or QUICK["seconds"]), int(QUICK["fps"])  # type: ignore[call-overload]
     else:
         if opts.sizes is None and opts.modes is None:
             pairs = list(DEFAULT_MATRIX)
         else:
             pairs = [(s, m) for s in (opts.sizes or DEFAULT_SIZES) for m in (opts.modes or DEFAULT_MODES)]
-        seconds, fps = float(opts.seconds), CLIP_FPS
+        seconds, fps = float(opts.seconds or DEFAULT_SECONDS), CLIP_FPS
     if seconds <= 0:
         raise BenchError(f"--seconds must be > 0, got {seconds}")
     clip_dir = Path(opts.clip_dir) if opts.clip_dir else default_clip_dir()
@@ -1081,11 +1083,11 @@ def _find(configs: list[dict[str, Any]], w: int, h: int, mode: str, seconds: flo
     return None
 
 
-def _speedup(cfg: dict[str, Any] | None) -> tuple[float | None, str]:
+def _speedup(cfg: dict[str, Any]) -> tuple[float | None, str]:
     """The speedup a target is judged on: the median over quiet pairs (both runs with other
     processes under QUIET_CORES: contention slows the two sides unequally), else the ratio
     of median wall times."""
-    ratio = (cfg or {}).get("ratio") or {}
+    ratio = cfg.get("ratio") or {}
     quiet = ratio.get("speedup_quiet")
     if quiet:
         return quiet["median"], f"median of {quiet['n']} quiet pair(s) [{quiet['min']:.2f}-{quiet['max']:.2f}]"
@@ -1106,13 +1108,13 @@ def evaluate_targets(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             c = _find(configs, 720, 1280, mode + variant)
             if c is None and variant:
                 continue
-            val, note = _speedup(c)
+            val, note = _speedup(c) if c else (None, NOT_RUN)
             add(tid + variant, desc.format(label), f">= {target}x", val, None if val is None else val >= target, note)
             if mode == "fps1":
                 ag = (c or {}).get("agreement", {})
                 checked = ag.get("agree") if ag.get("checked") else None
                 add("same_detections_720_fps1" + variant, f"720x1280 15 s, 1 fps{label}: same frames with a sexual "
-                    "label", "agree", checked, checked, ag.get("reason", ""))  # fmt: skip
+                    "label", "agree", checked, checked, ag.get("reason", "") if c else NOT_RUN)  # fmt: skip
 
     speedup("fps1", "speedup_720_fps1", "720x1280 15 s, exact 1 fps, fp32{}: framescan vs naive", TARGET_SPEEDUP_FPS1)
     speedup("all", "speedup_720_all", "720x1280 15 s, every frame, fp32{}: framescan vs naive", TARGET_SPEEDUP_ALL)
@@ -1254,7 +1256,8 @@ def run_bench(opts: BenchOptions, notify: Callable[[str], None] | None = None) -
         },
         "cold_start_uncached": cold_uncached,
         "configs": summary,
-        "targets": evaluate_targets(summary),
+        # a smoke run's tiny clips say nothing about the targets: none is judged
+        "targets": [] if opts.quick else evaluate_targets(summary),
         "runs": runs,
         "warnings": warnings,
     }
@@ -1409,12 +1412,14 @@ def render_table(report: dict[str, Any]) -> str:
         if c.get("agreement"):
             lines.append(_agreement_line(c["agreement"]))
     targets = report.get("targets") or []
-    if targets:
+    if st.get("quick"):
+        lines += ["", "targets: not judged (a --quick smoke run: tiny clips, one repeat)"]
+    elif targets:
         lines += ["", "targets:"]
         for t in targets:
             mark = {True: "MET ", False: "MISS", None: "n/a "}[t["met"]]
             v = t["value"]
-            vs = f"{v:.2f}" if isinstance(v, float) else str(v)
+            vs = "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
             lines.append(
                 f"  [{mark}] {t['description']}: {vs} (target {t['target']})" + (f"; {t['note']}" if t["note"] else "")
             )

@@ -78,6 +78,23 @@ def default_shots(seconds: float, flagged: tuple[float, float] | None) -> list[S
     return shots
 
 
+def frame_times(seconds: float, fps: int) -> list[float]:
+    """The presentation times (s) of a constant-frame-rate clip of ``seconds`` at ``fps``."""
+    return [i / fps for i in range(int(round(seconds * fps)))]
+
+
+def check_flagged(flagged: tuple[float, float], seconds: float, times: Sequence[float]) -> None:
+    """Raise ``ValueError`` (saying why) unless the flagged image would be shown in the clip:
+    ``0 <= start < end <= seconds`` and at least one of the frame ``times`` in ``[start, end)``."""
+    start, end = flagged
+    if not 0 <= start < end:
+        raise ValueError(f"START must be at least 0 and less than END, got {start:g} {end:g}")
+    if end > seconds:
+        raise ValueError(f"the range ends after the {seconds:g} s clip: END must be at most {seconds:g}")
+    if not any(start <= t < end for t in times):
+        raise ValueError(f"no frame of the clip falls in {start:g}-{end:g} s: make the range longer")
+
+
 def render_frame(width: int, height: int, t: float, shots: Sequence[Shot], cache: dict) -> np.ndarray:
     """One RGB frame at time ``t``: moving background, then the last shot active at ``t``."""
     x = np.arange(width, dtype=np.float32)
@@ -135,17 +152,20 @@ def write_clip(
     ``preset`` is x264's / x265's: ``ultrafast`` (the default: quick to write; CAVLC, no
     deblocking, no B-frames, no scene-cut keyframes, so also quick to decode) or e.g. ``medium``
     (the encoders' own default: CABAC, deblocking, B-frames, keyframes at cuts) for clips
-    encoded the way uploads usually are.
+    encoded the way uploads usually are. A ``flagged`` range that shows the image in no frame of the
+    clip raises ``ValueError`` (``check_flagged``).
     """
     import av
 
     path = Path(path)
-    shots = list(shots) if shots is not None else default_shots(seconds, flagged)
     # Stored size: a 90-degree display rotation stores the frame transposed.
     sw, sh = (height, width) if rotation in (90, -90, 270) else (width, height)
     hd = min(width, height) >= _HD_MIN_SIDE
     space = "itu709" if hd else "itu601"
-    times = list(timestamps) if timestamps is not None else [i / fps for i in range(int(round(seconds * fps)))]
+    times = list(timestamps) if timestamps is not None else frame_times(seconds, fps)
+    if shots is None and flagged is not None:
+        check_flagged(flagged, seconds, times)
+    shots = list(shots) if shots is not None else default_shots(seconds, flagged)
     cache: dict = {}
     with av.open(str(path), "w", format=container_format) as out:
         stream = out.add_stream(codec, rate=fps)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,17 +30,19 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, Path]:
-    """One quick run (tiny clip, fps1 and all, 1 repeat), shared by the tests below."""
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, Path, str]:
+    """One quick run through the real entry point (tiny clip, fps1 and all, 1 repeat), shared by the
+    tests below: the report, its path, the chart's path and what the command printed."""
     tmp = tmp_path_factory.mktemp("bench")
     out, chart = tmp / "bench.json", tmp / "bench.png"
-    args = _parse(["--quick", "-q", "--clip-dir", str(tmp / "clips"), "--json", str(out), "--chart", str(chart)])
-    assert cli_bench.run(args) == 0
-    return json.loads(out.read_text()), out, chart
+    argv = ["--quick", "-q", "--clip-dir", str(tmp / "clips"), "--json", str(out), "--chart", str(chart)]
+    p = subprocess.run([sys.executable, "-m", "framescan", "bench", *argv], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return json.loads(out.read_text()), out, chart, p.stdout
 
 
-def test_quick_report_fields(quick: tuple[dict, Path, Path]) -> None:
-    report, _, _ = quick
+def test_quick_report_fields(quick: tuple[dict, Path, Path, str]) -> None:
+    report, _, _, _ = quick
     assert report["schema"] == bench.SCHEMA
     assert report["command"].startswith("framescan bench")
     dev = report["device"]
@@ -78,13 +82,31 @@ def test_quick_report_fields(quick: tuple[dict, Path, Path]) -> None:
         assert 0.0 <= ag["jaccard"] <= 1.0
     assert report["configs"][0]["framescan"]["threads"]["batch_size"] >= 1
     assert report["configs"][0]["framescan"]["models"] == [DEFAULT_MODEL]  # recorded, also for the default
-    # the quick run is not the issue's configuration: speed targets are not evaluated
-    by_id = {t["id"]: t for t in report["targets"]}
-    assert by_id["speedup_720_fps1"]["met"] is None
+    # a smoke run's tiny clips say nothing about the targets: none is judged
+    assert report["settings"]["quick"] is True and report["targets"] == []
 
 
-def test_quick_outputs(quick: tuple[dict, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    report, out, chart = quick
+def test_quick_prints_no_target_verdict_and_no_none(quick: tuple[dict, Path, Path, str]) -> None:
+    """``bench --quick`` is a smoke run: it says the targets are not judged, gives no MET/MISS
+    verdict and never prints a Python ``None``."""
+    report, _, _, printed = quick
+    assert "240x426 fps1" in printed and "targets: not judged" in printed
+    assert "[MISS]" not in printed and "[MET" not in printed and "[n/a" not in printed
+    assert "None" not in printed
+    # the same runs judged as a full run: the 720x1280 targets were not run, said so without a None
+    full = {**report, "settings": {**report["settings"], "quick": False}}
+    full["targets"] = bench.evaluate_targets(report["configs"])
+    by_id = {t["id"]: t for t in full["targets"]}
+    assert by_id["speedup_720_fps1"]["value"] is None and by_id["speedup_720_fps1"]["met"] is None
+    assert by_id["speedup_720_fps1"]["note"] == bench.NOT_RUN
+    text = bench.render_table(full)
+    assert "None" not in text
+    not_run = [ln for ln in text.split("\ntargets:\n")[1].splitlines() if ln.startswith("  [n/a ] 720x1280")]
+    assert not_run and all(ln.endswith(bench.NOT_RUN) and ": - (target" in ln for ln in not_run), not_run
+
+
+def test_quick_outputs(quick: tuple[dict, Path, Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    report, out, chart, _ = quick
     try:
         import matplotlib  # noqa: F401
 
@@ -92,7 +114,7 @@ def test_quick_outputs(quick: tuple[dict, Path, Path], capsys: pytest.CaptureFix
     except ImportError:
         assert not chart.exists()
     text = bench.render_table(report)
-    assert "240x426 fps1" in text and "naive/framescan" in text and "targets:" in text
+    assert "240x426 fps1" in text and "naive/framescan" in text and "targets: not judged" in text
     assert cli_bench.run(_parse(["--compare", str(out), str(out)])) == 0
     cmp = capsys.readouterr().out
     assert "240x426 all" in cmp and "framescan total s" in cmp and "1.00x" in cmp

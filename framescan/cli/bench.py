@@ -1,25 +1,5 @@
-"""``framescan bench``: time framescan against the naive alternative on this device.
-
-Generates (or takes, with --clips) 30 fps H.264 clips of the common portrait shapes,
-then runs framescan (``Scanner.scan``) and the naive alternative (``cv2.VideoCapture`` +
-``nudenet.NudeDetector().detect`` per sampled frame) on the same clips with the same
-sampling, interleaved, each run in a fresh process. Prints a table of medians [min-max]:
-per-stage times, total and per-frame time, frames/s, p50/p95 per-frame latency, CPU
-efficiency, cold start, peak RSS, the naive/framescan ratios, whether both find the same
-frames with a sexual label, and the issue's targets.
-
-Without --sizes/--modes the standard matrix runs: 480x854, 720x1280 and 1080x1920 at
-exact 1 fps; 720x1280 at every frame (fp32 and the validated int8 model), with adaptive
-sampling (also on a clip without flagged content: adaptive+clean), and with early exit (fps2+early: a clip flagged from 2 s, against the full scan of
-it), all with the default model (NudeNet 320n on a canvas trimmed to the frame); then the
-720x1280 modes again on NudeNet's square canvas (+square: nudenet-320n, nudenet-320n-int8).
-With either option, sizes x modes.
-
-    framescan bench --json bench.json --chart bench.png
-    framescan bench --sizes 720x1280 --modes fps1 --repeats 5
-    framescan bench --clips a.mp4 b.mp4 --modes fps1
-    framescan bench --compare laptop.json phone.json
-"""
+"""``framescan bench``: time framescan against the naive alternative on this device (``DESCRIPTION``
+says what it runs; framescan.bench does the work)."""
 
 from __future__ import annotations
 
@@ -31,6 +11,32 @@ from pathlib import Path
 from typing import Any
 
 NAME = "bench"
+DESCRIPTION = """\
+Time framescan against the naive alternative on this device.
+
+Generates (or takes, with --clips) 30 fps H.264 clips of the common portrait shapes, then
+runs framescan (Scanner.scan) and the naive alternative (cv2.VideoCapture reading every
+frame + nudenet.NudeDetector().detect on each sampled frame) on the same clips with the same
+sampling, interleaved, each run in a fresh process. Prints a table of medians [min-max]:
+per-stage times, total and per-frame time, frames/s, p50/p95 per-frame latency, CPU
+efficiency, cold start, peak RSS, the naive/framescan ratios, whether both find the same
+frames with a sexual label, and the project's speed and memory targets, each MET or MISS
+(not judged on a --quick smoke run).
+
+Without --sizes/--modes the standard matrix runs: 480x854, 720x1280 and 1080x1920 at exact
+1 fps; 720x1280 at every frame (fp32 and the validated int8 model), with adaptive sampling
+(also on a clip without flagged content: adaptive+clean) and with early exit (fps2+early: a
+clip flagged from 2 s, against the full scan of it), all with the default model (NudeNet
+320n on a canvas trimmed to the frame); then the 720x1280 modes again on NudeNet's square
+canvas (+square: nudenet-320n, nudenet-320n-int8). With --sizes or --modes: sizes x modes.
+
+examples:
+  framescan bench --quick                                  # smoke run, about a minute
+  framescan bench --json bench.json --chart bench.png      # the standard matrix
+  framescan bench --sizes 720x1280 --modes fps1 --repeats 5
+  framescan bench --clips a.mp4 b.mp4 --modes fps1
+  framescan bench --compare laptop.json phone.json
+"""
 EXIT_OK = 0
 EXIT_FAILED_RUNS = 3  # some runs failed (the report says which); same code as an unscannable clip
 
@@ -41,22 +47,40 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         NAME,
         help="benchmark framescan against the naive alternative",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--sizes", metavar="WxH,...", help="clip sizes to generate (e.g. 480x854,720x1280,1080x1920)")
-    p.add_argument("--seconds", type=float, default=15.0, help="length of generated clips (default 15)")
+    p.add_argument(
+        "--sizes",
+        metavar="WxH,...",
+        help="clip sizes to generate, e.g. 480x854,720x1280,1080x1920 (default: the standard matrix; "
+        "480x854,720x1280,1080x1920 with --modes; 240x426 with --quick)",
+    )
+    p.add_argument("--seconds", type=float, help="length of generated clips in seconds (default 15; 2 with --quick)")
     p.add_argument(
         "--modes",
         metavar="MODE,...",
         help="sampling modes: fpsN, everyN, all, adaptive; suffixes +int8 (int8 model), +square (NudeNet's "
         "square canvas), +early (early exit), +clean (a clip without flagged content) "
-        "(e.g. fps1,all,all+int8,all+int8+square,adaptive,adaptive+clean,fps2+early)",
+        "(e.g. fps1,all,all+int8,all+int8+square,adaptive,adaptive+clean,fps2+early; default: the standard "
+        "matrix; fps1,all with --sizes or --quick)",
     )
-    p.add_argument("--clips", nargs="+", metavar="PATH", help="benchmark these clips instead of generated ones")
-    p.add_argument("--clip-dir", metavar="DIR", help="where generated clips are kept (default ~/.cache/framescan)")
+    p.add_argument(
+        "--clips", nargs="+", metavar="PATH", help="benchmark these clips (default: generated ones; modes fps1,all)"
+    )
+    p.add_argument(
+        "--clip-dir",
+        metavar="DIR",
+        help="where generated clips are kept and reused (default $XDG_CACHE_HOME/framescan/bench-clips, "
+        "else ~/.cache/framescan/bench-clips)",
+    )
     p.add_argument("--repeats", type=int, help="runs per implementation and configuration (default 3; 1 with --quick)")
-    p.add_argument("--quick", action="store_true", help="a tiny configuration (240x426, 2 s, 10 fps) for smoke tests")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 240x426, 2 s at 10 fps, fps1 and all, one repeat, no cold start with an empty Numba "
+        "cache, no target verdicts (default: off)",
+    )
     p.add_argument("--threads", type=int, help="framescan's inference threads (default: available cores)")
     p.add_argument("--decode-threads", type=int, help="framescan's decoder threads (default 2)")
     p.add_argument(
@@ -68,15 +92,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--framescan-from",
         metavar="DIR",
-        help="benchmark the framescan package in DIR (a checkout or `git archive` of another commit) "
-        "instead of this one",
+        help="benchmark the framescan package in DIR (a checkout or git archive of another commit) (default: this one)",
     )
-    p.add_argument("--no-naive", dest="naive", action="store_false", help="time framescan only")
+    p.add_argument(
+        "--no-naive", dest="naive", action="store_false", help="time framescan only (default: framescan and naive)"
+    )
     p.add_argument(
         "--no-cold-uncached",
         dest="cold_uncached",
         action="store_false",
-        help="skip the cold start with an empty Numba cache (first run on a new device)",
+        help="skip the cold start with an empty Numba cache (the first run on a new device; default: run it, "
+        "except with --quick)",
     )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per run (default 1800)")
     p.add_argument(
@@ -85,16 +111,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default=0.0,
         metavar="SECONDS",
         help="on a shared machine: before each run wait up to SECONDS for other processes to use < 0.3 cores "
-        "(from /proc/stat); speed targets are judged on quiet pairs when there are any",
+        "(from /proc/stat); speed targets are judged on quiet pairs when there are any (default 0: no waiting)",
     )
-    p.add_argument("--json", metavar="OUT", help="write the full report as JSON ('-' for stdout)")
-    p.add_argument("--chart", metavar="OUT.png", help="write a stage-breakdown chart (needs matplotlib)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument(
+        "--json",
+        metavar="OUT",
+        help="also write the full report as JSON; '-': JSON on stdout instead of the table (default: the table only)",
+    )
+    p.add_argument("--chart", metavar="OUT.png", help="write a stage-breakdown chart (needs matplotlib; default: none)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr (default: progress)")
     p.add_argument(
         "--compare",
         nargs=2,
         metavar=("A.json", "B.json"),
-        help="print two saved reports side by side (e.g. two devices) and exit",
+        help="print two saved reports side by side (e.g. two devices) and exit (default: run a benchmark)",
     )
     return p
 

@@ -1,40 +1,56 @@
-"""``framescan sample OUT.mp4``: write a sample clip to try the scanner on.
-
-The clip is 15 s of 720x1280 H.264 with ordinary photographs on a moving background.
-``--flagged START END`` also shows skimage's ``colorwheel`` image in that time range,
-which NudeNet 320n flags (as BUTTOCKS_EXPOSED): a harmless stand-in for flagged content.
-Needs scikit-image (installed with the ``dev`` extra).
-"""
+"""``framescan sample OUT``: write a sample clip to try the scanner on (``DESCRIPTION`` says what it holds)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 NAME = "sample"
+DESCRIPTION = """\
+Write a sample clip to try the scanner on: ordinary photographs on a moving background,
+15 s of 720x1280 H.264 by default. With --flagged START END it also shows scikit-image's
+colorwheel image from START to END seconds; NudeNet 320n flags that image (as
+BUTTOCKS_EXPOSED), so it is a harmless stand-in for flagged content.
+Needs scikit-image (installed with the dev extra).
+
+examples:
+  framescan sample clip.mp4 --flagged 6 8      # then: framescan scan clip.mp4
+  framescan sample small.mkv --seconds 4 --size 360x640 --fps 15 --codec libx265
+"""
 #: x264's and x265's presets, fastest first.
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="write a sample clip to scan", description=__doc__,
+    p = sub.add_parser(NAME, help="write a sample clip to scan", description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("out", metavar="OUT", help="output file (.mp4, .mkv, .webm ...)")
-    p.add_argument("--flagged", nargs=2, type=float, metavar=("START", "END"), help="show the flagged image then")
-    p.add_argument("--seconds", type=float, default=15.0)
-    p.add_argument("--size", default="720x1280", help="WIDTHxHEIGHT (default 720x1280, portrait)")
-    p.add_argument("--fps", type=int, default=30)
-    p.add_argument("--codec", default="libx264", help="libx264, libx265, libvpx-vp9, mjpeg, ...")
+    p.add_argument("out", metavar="OUT", help="output file; its extension picks the container (.mp4, .mkv, .webm ...)")
+    p.add_argument(
+        "--flagged",
+        nargs=2,
+        type=float,
+        metavar=("START", "END"),
+        help="show the flagged image from START to END seconds, inside the clip (default: never, a clean clip)",
+    )
+    p.add_argument("--seconds", type=float, default=15.0, help="length of the clip in seconds (default 15)")
+    p.add_argument("--size", default="720x1280", help="WIDTHxHEIGHT, both even (default 720x1280, portrait)")
+    p.add_argument("--fps", type=int, default=30, help="frames per second (default 30)")
+    p.add_argument(
+        "--codec",
+        default="libx264",
+        help="FFmpeg video encoder: libx264, libx265, libvpx-vp9, mjpeg, ... (default libx264)",
+    )
     p.add_argument(
         "--preset",
         default=None,
         choices=PRESETS,
         metavar="PRESET",
-        help="libx264/libx265 preset (default ultrafast: quick to write and to decode; medium is the encoders' "
-        "default, closer to uploaded clips: B-frames, keyframes at cuts, costlier to decode)",
+        help="libx264/libx265 preset, ultrafast to placebo (default ultrafast: quick to write and to decode; medium "
+        "is the encoders' default, closer to uploaded clips: B-frames, keyframes at cuts, costlier to decode)",
     )
     return p
 
@@ -43,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     import av
 
     from ..errors import ConfigError
-    from ..samples import write_clip
+    from ..samples import check_flagged, frame_times, write_clip
+    from .main import EXIT_USAGE
 
     try:
         w, h = (int(x) for x in args.size.lower().split("x"))
@@ -66,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise ConfigError(f"cannot write {out}: directory {out.parent} does not exist")
     flagged = tuple(args.flagged) if args.flagged else None
+    if flagged:
+        try:
+            check_flagged(flagged, args.seconds, frame_times(args.seconds, args.fps))
+        except ValueError as ex:  # a usage error: the clip would hold no flagged content where asked
+            print(f"framescan sample: error: --flagged {flagged[0]:g} {flagged[1]:g}: {ex}", file=sys.stderr)
+            return EXIT_USAGE
     pix_fmt = "yuvj420p" if args.codec == "mjpeg" else "yuv420p"  # FFmpeg's MJPEG takes full-range YUV only
     # Written under a temporary name (same extension: it picks the container) and renamed when
     # complete, so a failure leaves neither a partial clip nor a damaged file of that name.

@@ -222,11 +222,14 @@ def write_json(reports: list[Report], out: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._jit import stale_kernels
     from ..isolate import WorkerConfig, WorkerPool
     from ..pipeline import Scanner
 
     limits = parse_limits(args)
     kwargs = scanner_kwargs(args)
+    if not args.quiet and sys.stderr.isatty() and stale_kernels("framescan.preprocess"):  # every scan runs it
+        print("compiling kernels (first run only)...", file=sys.stderr, flush=True)
     # Model/config errors end the run before any clip (exit 4).
     engine: Any = WorkerPool(1, WorkerConfig(scanner=kwargs, limits=limits)) if args.isolate else None
     scanner = None if args.isolate else Scanner(limits=limits, **kwargs)
