@@ -57,8 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import ConfigError, ErrorCode, FramescanError, ModelError
-from .limits import DEFAULT_LIMITS, Limits
+from ..errors import ConfigError, ErrorCode, FramescanError, ModelError
+from ..limits import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def banks_digest(banks: Any) -> dict[str, Any] | None:
     """What of the hash banks in use changes results: bank names, categories, actions, items."""
     if banks is False:
         return None
-    from .banks import default_db_path
+    from ..banks import default_db_path
 
     path = Path(banks) if banks not in (None, True) else default_db_path()
     if not path.is_file():
@@ -305,9 +305,9 @@ class Fingerprints:
 def compute_fingerprints(scanner: dict[str, Any], limits: Limits) -> Fingerprints:
     """The fingerprints of a scanner configuration (``Scanner(**scanner, limits=limits)``),
     computed from the manifests and policy without loading any model."""
-    from .models import DEFAULT_MODEL, ModelManifest, load_manifest
-    from .policy import DEFAULT_POLICY, Policy, load_policy
-    from .sample import make_sampler
+    from ..models import DEFAULT_MODEL, ModelManifest, load_manifest
+    from ..policy import DEFAULT_POLICY, Policy, load_policy
+    from ..sample import make_sampler
 
     manifests = [
         m if isinstance(m, ModelManifest) else load_manifest(m) for m in (scanner.get("models") or [DEFAULT_MODEL])
@@ -341,7 +341,7 @@ def compute_fingerprints(scanner: dict[str, Any], limits: Limits) -> Fingerprint
         "banks": banks_digest(scanner.get("banks")),
     }
     if scanner.get("ocr"):  # the on-screen text lexicons in force change what is found
-        from .lexicon import Lexicon
+        from ..lexicon import Lexicon
 
         lex = Lexicon.load(scanner.get("lexicons"))
         config_body["ocr_lexicon"] = _digest(sorted([t.category, t.term, t.weight] for t in lex.terms))
@@ -770,7 +770,7 @@ class LocalEngine(Engine):
     name = "local"
 
     def __init__(self, workers: int, scanner: dict[str, Any], limits: Limits) -> None:
-        from .isolate import split_threads
+        from ..isolate import split_threads
 
         self.slots = workers
         kw = dict(scanner)
@@ -785,7 +785,7 @@ class LocalEngine(Engine):
         self._inflight = 0
 
     def start(self) -> None:
-        from .isolate import WorkerConfig, WorkerPool
+        from ..isolate import WorkerConfig, WorkerPool
 
         self.pool = WorkerPool(self.slots, WorkerConfig(scanner=self.scanner, limits=self.limits))
 
@@ -825,8 +825,8 @@ class LocalEngine(Engine):
 
 
 def _aborted(name: str) -> dict[str, Any]:
-    from .errors import DecoderCrashed
-    from .report import Report
+    from ..errors import DecoderCrashed
+    from ..report import Report
 
     return Report.from_error(name, DecoderCrashed(f"{name}: the scan was cut short (the run is stopping)")).to_dict()
 
@@ -835,7 +835,7 @@ class ScanActor:
     """Ray actor body: builds one ``Scanner`` (models loaded once) and scans clip after clip."""
 
     def __init__(self, scanner: dict[str, Any], limits: Limits) -> None:
-        from .pipeline import Scanner
+        from ..pipeline import Scanner
 
         self.scanner = Scanner(limits=limits, **scanner)
 
@@ -843,14 +843,14 @@ class ScanActor:
         return {**self.scanner.describe(), "banks": self.scanner.known is not None}
 
     def scan(self, source: str | bytes, name: str) -> dict[str, Any]:
-        from .report import Report
+        from ..report import Report
 
         try:
             return self.scanner.scan(source, name=name).to_dict()
         except FramescanError as ex:
             return Report.from_error(name, ex).to_dict()
         except MemoryError as ex:
-            from .errors import ResourceExhausted
+            from ..errors import ResourceExhausted
 
             return Report.from_error(name, ResourceExhausted(f"{name}: out of memory ({ex})")).to_dict()
 
@@ -880,7 +880,7 @@ class RayEngine(Engine):
         self.scanner = dict(scanner)
         pol = self.scanner.get("policy")
         if pol and not hasattr(pol, "to_dict"):
-            from .policy import load_policy
+            from ..policy import load_policy
 
             self.scanner["policy"] = load_policy(pol)  # the driver's file, sent as data: nodes need no copy
         self.limits = limits
@@ -946,8 +946,8 @@ class RayEngine(Engine):
             )
 
     def scan(self, slot: int, path: str) -> dict[str, Any]:
-        from .errors import DecoderCrashed, ScanTimeout
-        from .report import Report
+        from ..errors import DecoderCrashed, ScanTimeout
+        from ..report import Report
 
         ray = self._ray
         name = path
@@ -957,7 +957,7 @@ class RayEngine(Engine):
                 with open(path, "rb") as f:
                     payload = f.read()
             except OSError as ex:
-                from .errors import FileNotFound
+                from ..errors import FileNotFound
 
                 return Report.from_error(name, FileNotFound(f"{path}: {ex.strerror or ex}")).to_dict()
         limit = self.limits.max_seconds_per_clip
@@ -1209,7 +1209,7 @@ class ArchiveRun:
         if o.ray:
             eng = RayEngine(o.ray_address, o.workers, o.scanner, o.limits, o.ray_ship_bytes, o.scanner.get("threads"))
             return eng
-        from .isolate import default_workers
+        from ..isolate import default_workers
 
         workers = int(o.workers or default_workers())
         if workers < 1:
