@@ -11,17 +11,15 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import _sqlite
 from ..errors import ConfigError, ErrorCode, FramescanError
 from .fingerprint import Fingerprints
 
-#: 1: the first schema; 2: ``paths.skipped`` (files seen and skipped, with their reason) and
-#: ``max_category`` = the category that decided (re-derived from the stored reports).
-STORE_SCHEMA_VERSION = 2
 STATES = ("pending", "done", "failed", "quarantined")
 DECISIONS = ("allow", "review", "block")
 #: Path-cache rows are written in batches (losing them costs a re-hash, never a result).
@@ -125,6 +123,32 @@ def unpack_report(blob: bytes | None) -> dict[str, Any] | None:
     return None if blob is None else json.loads(zlib.decompress(blob))
 
 
+def _migrate_1_to_2(con: sqlite3.Connection) -> None:
+    """The ``skipped`` column, and ``max_score``/``max_category`` of flagged results re-derived
+    from their reports (only a review or block can change)."""
+    con.execute("ALTER TABLE paths ADD COLUMN skipped TEXT")
+    rows = con.execute(
+        "SELECT sha256, models_fp, config_fp, report FROM results WHERE state = 'done' "
+        "AND decision IN ('review', 'block') AND report IS NOT NULL"
+    ).fetchall()
+    for sha, mfp, cfp, blob in rows:
+        out = outcome_of(unpack_report(blob) or {})
+        con.execute(
+            "UPDATE results SET max_score = ?, max_category = ? WHERE sha256 = ? AND models_fp = ? AND config_fp = ?",
+            (out.max_score, out.max_category, sha, mfp, cfp),
+        )
+
+
+def _stamp(con: sqlite3.Connection) -> None:
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (f"framescan.archive/{STORE_SCHEMA_VERSION}",))
+
+
+#: 1: the first schema; 2: ``paths.skipped`` (files seen and skipped, with their reason) and
+#: ``max_category`` = the category that decided (re-derived from the stored reports).
+_STORE_SCHEMA = _sqlite.Schema(_SCHEMA, migrations=(_migrate_1_to_2,), stamp=_stamp)
+STORE_SCHEMA_VERSION = _STORE_SCHEMA.version
+
+
 class Store:
     """The SQLite result store (WAL, ``synchronous=FULL``); thread-safe (one connection, a lock).
 
@@ -140,65 +164,28 @@ class Store:
         self._lock = threading.RLock()
         self._buffer: list[tuple[str, tuple[Any, ...]]] = []
         self._last_flush = time.monotonic()
+        name = f"result store {self.path}"
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            pragmas = ("synchronous=FULL", *([f"max_page_count={int(max_pages)}"] if max_pages else []))
+            self._db = _sqlite.connect(self.path, threads=True, pragmas=pragmas, name=name, error=StoreError)
         except (OSError, sqlite3.Error) as ex:
             raise self._error("open", ex) from ex
+        what = "open"
         try:
-            self._db.execute("PRAGMA busy_timeout=30000")
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"result store {self.path}: cannot use WAL mode (got {mode!r})")
-            self._db.execute("PRAGMA synchronous=FULL")
-            if max_pages:
-                self._db.execute(f"PRAGMA max_page_count={int(max_pages)}")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > STORE_SCHEMA_VERSION:
-                raise StoreError(
-                    f"result store {self.path} has schema {version}, newer than this framescan understands "
-                    f"({STORE_SCHEMA_VERSION}); upgrade framescan"
-                )
-            if version == 0:
-                if not create:
-                    raise StoreError(f"{self.path} is not a framescan result store")
-                # executescript commits first: the transaction is part of the script
-                self._db.executescript(
-                    "BEGIN IMMEDIATE;"
-                    + _SCHEMA
-                    + f"PRAGMA user_version={STORE_SCHEMA_VERSION};"
-                    + f"INSERT OR REPLACE INTO meta VALUES ('schema', 'framescan.archive/{STORE_SCHEMA_VERSION}');"
-                    + "COMMIT;"
-                )
-            elif version < STORE_SCHEMA_VERSION:
-                self._write("upgrade the store's schema", self._migrate_v1)
+            version = _sqlite.user_version(self._db)
+            if version == 0 and not create:
+                raise StoreError(f"{self.path} is not a framescan result store")
+            if version:
+                what = "upgrade the store's schema"
+            _sqlite.upgrade(self._db, _STORE_SCHEMA, name=name, error=StoreError)
         except sqlite3.Error as ex:
             self._db.close()
-            raise self._error("open", ex) from ex
+            raise self._error(what, ex) from ex
         except BaseException:
             self._db.close()
             raise
-
-    def _migrate_v1(self) -> None:
-        """Schema 1 -> 2 (one transaction): the ``skipped`` column, and ``max_score``/``max_category``
-        of flagged results re-derived from their reports (only a review or block can change)."""
-        if self._db.execute("PRAGMA user_version").fetchone()[0] >= 2:
-            return  # another process upgraded it first
-        self._db.execute("ALTER TABLE paths ADD COLUMN skipped TEXT")
-        rows = self._db.execute(
-            "SELECT sha256, models_fp, config_fp, report FROM results WHERE state = 'done' "
-            "AND decision IN ('review', 'block') AND report IS NOT NULL"
-        ).fetchall()
-        for sha, mfp, cfp, blob in rows:
-            out = outcome_of(unpack_report(blob) or {})
-            self._db.execute(
-                "UPDATE results SET max_score = ?, max_category = ? WHERE sha256 = ? AND models_fp = ? "
-                "AND config_fp = ?",
-                (out.max_score, out.max_category, sha, mfp, cfp),
-            )
-        self._db.execute(f"PRAGMA user_version={STORE_SCHEMA_VERSION}")
-        self._db.execute(f"INSERT OR REPLACE INTO meta VALUES ('schema', 'framescan.archive/{STORE_SCHEMA_VERSION}')")
 
     # -- plumbing
 
@@ -215,21 +202,10 @@ class Store:
             msg = f"result store {self.path}: cannot {what}: {type(ex).__name__}: {ex}"
         return StoreError(msg, full=full, path=str(self.path))
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
     def _write(self, what: str, fn: Callable[[], Any]) -> Any:
         with self._lock:
             try:
-                with self._tx():
+                with _sqlite.transaction(self._db):
                     return fn()
             except sqlite3.Error as ex:
                 raise self._error(what, ex) from ex
