@@ -492,10 +492,7 @@ class ArchiveRun:
 
     def run(self) -> ArchiveSummary:
         o = self.opts
-        try:
-            self.store = Store(o.db, max_pages=o.max_store_pages)
-        except StoreError:
-            raise
+        self.store = Store(o.db, max_pages=o.max_store_pages)
         store = self.store
         status = "complete"
         try:
