@@ -349,16 +349,20 @@ class ArchiveRun:
         self.stats.bump("path_errors", code)
         self.stats.settle("failed", code)
 
+    def _unreadable(self, path: str, ex: OSError) -> None:
+        """The file vanished (``NOT_FOUND``) or cannot be read (``UNREADABLE``)."""
+        if isinstance(ex, FileNotFoundError):
+            self._path_failure(path, ErrorCode.NOT_FOUND.value, f"{path}: no such file")
+        else:
+            self._path_failure(path, "UNREADABLE", f"{path}: {ex.strerror or ex}")
+
     def _process(self, slot: int, job: Job) -> None:
         store = self.store
         path = job.path
         try:
             st = os.stat(path)
-        except FileNotFoundError:
-            self._path_failure(path, ErrorCode.NOT_FOUND.value, f"{path}: no such file")
-            return
         except OSError as ex:
-            self._path_failure(path, "UNREADABLE", f"{path}: {ex.strerror or ex}")
+            self._unreadable(path, ex)
             return
         if not is_regular(st.st_mode):
             self._path_failure(path, ErrorCode.UNSUPPORTED_FORMAT.value, f"{path}: not a regular file")
@@ -370,11 +374,8 @@ class ArchiveRun:
         if sha is None:
             try:
                 sha = hash_file(path, job.sniff)
-            except FileNotFoundError:
-                self._path_failure(path, ErrorCode.NOT_FOUND.value, f"{path}: no such file")
-                return
             except OSError as ex:
-                self._path_failure(path, "UNREADABLE", f"{path}: {ex.strerror or ex}")
+                self._unreadable(path, ex)
                 return
             if sha is None:
                 self._skip(path, "not_video")
