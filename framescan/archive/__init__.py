@@ -34,14 +34,15 @@ Storage errors (``database or disk is full``, I/O errors) stop the run with ``St
 nothing that was committed is lost, and the next run resumes.
 
 The package, by concern: ``discover`` (what to scan), ``fingerprint`` (result keys), ``store``
-(the SQLite result store), ``engines`` (local workers, Ray), ``run`` (a run, its progress and
-summary), ``export`` (rows out of a store)."""
+(the SQLite result store), ``engines`` (local workers, Ray), ``run`` (a run and its summary),
+``progress`` (the live bar or JSON lines), ``export`` (rows out of a store)."""
 
 from .discover import DEFAULT_EXTENSIONS, Job, Skipped, parse_extensions, sniff_video, walk_folder
 from .engines import RayEngine
 from .export import EXPORT_FORMATS, export, iter_export
 from .fingerprint import compute_fingerprints
-from .run import DEFAULT_MAX_TRIES, DEFAULT_PROGRESS_INTERVAL, ArchiveOptions, Progress, render_summary, run_archive
+from .progress import Progress
+from .run import DEFAULT_MAX_TRIES, DEFAULT_PROGRESS_INTERVAL, ArchiveOptions, render_summary, run_archive
 from .store import Outcome, Store, StoreError
 
 __all__ = [

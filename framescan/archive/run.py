@@ -1,17 +1,14 @@
-"""One archive run: discovery thread -> slot threads (one per worker) -> store, with its
-progress bar or JSON lines, its counts (``_Stats``) and the summary it prints."""
+"""One archive run: discovery thread -> slot threads (one per worker) -> store; its options,
+its counts (``_Stats``) and the summary it prints."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import queue
-import shutil
 import sqlite3
-import sys
 import threading
 import time
 from collections import Counter, deque
@@ -24,6 +21,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from .discover import DEFAULT_EXTENSIONS, SKIP_REASONS, Job, Skipped, is_regular, read_list, walk_folder
 from .engines import Engine, LocalEngine, RayEngine
 from .fingerprint import check_report, compute_fingerprints, hash_file
+from .progress import Progress, fmt_duration
 from .store import DECISIONS, Store, StoreError, outcome_of
 
 log = logging.getLogger(__name__)
@@ -37,78 +35,6 @@ WORKER_FAILURES = frozenset(
 PATH_ERRORS = frozenset({ErrorCode.NOT_FOUND.value, "UNREADABLE"})
 PATH_FLUSH_SECONDS = 1.0
 DEFAULT_PROGRESS_INTERVAL = 5.0
-
-
-# ---------------------------------------------------------------------------- progress
-
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "?"
-    s = int(seconds)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-class Progress:
-    """A live bar with rate and ETA on a terminal; JSON lines every ``interval`` s otherwise."""
-
-    def __init__(self, stream: TextIO | None = None, tty: bool | None = None, interval: float = 5.0) -> None:
-        self.stream = stream or sys.stderr
-        try:
-            self.tty = self.stream.isatty() if tty is None else tty
-        except (AttributeError, ValueError):
-            self.tty = False
-        self.interval = interval
-        self.enabled = True
-        self._last = 0.0
-        self._width = 0
-
-    def event(self, kind: str, **fields: Any) -> None:
-        """A machine-readable line (only when not on a terminal)."""
-        if not self.enabled or self.tty:
-            return
-        self.stream.write(json.dumps({"event": kind, "time": round(time.time(), 3), **fields}) + "\n")
-        self.stream.flush()
-
-    def update(self, snap: dict[str, Any], force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < (0.2 if self.tty else self.interval):
-            return
-        self._last = now
-        if not self.tty:
-            self.event("progress", **snap)
-            return
-        total, processed = snap["found"], snap["processed"]
-        frac = processed / total if total else 0.0
-        width = 24
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        more = "" if snap["discovery_done"] else "+"
-        dec = snap["decisions"]
-        failed = sum(snap["errors"].values())
-        text = (
-            f"[{bar}] {processed}/{total}{more}  {snap['rate_clips_per_min']:.1f} clips/min  "
-            f"ETA {_fmt_duration(snap['eta_s'])}  block {dec.get('block', 0)} review {dec.get('review', 0)} "
-            f"failed {failed} skipped {snap['skipped']}"
-        )
-        cols = shutil.get_terminal_size((100, 20)).columns
-        text = text[: max(20, cols - 1)]
-        pad = max(0, self._width - len(text))
-        self._width = len(text)
-        self.stream.write("\r" + text + " " * pad)
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.tty and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-            self._width = 0
-
-
-# ---------------------------------------------------------------------------- the run
 
 
 @dataclass
@@ -664,7 +590,7 @@ def render_files(files: dict[str, Any]) -> str:
 def render_summary(summary: ArchiveSummary) -> str:
     c = summary.counts
     lines = [
-        f"archive {summary.status} in {_fmt_duration(summary.elapsed_s)} ({summary.elapsed_s:.1f} s): "
+        f"archive {summary.status} in {fmt_duration(summary.elapsed_s)} ({summary.elapsed_s:.1f} s): "
         + render_files(c["files"]),
         f"  this run: {c['scanned']} scanned, {sum(c['already_in_store'].values())} already in the store, "
         f"{c['duplicates']} duplicate content; {summary.clips_per_min:.1f} clips/min overall"
