@@ -1,0 +1,253 @@
+"""Exporting an archive store: one row per path (``iter_export``) as JSON lines, CSV or Parquet."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+from ..errors import ConfigError
+from .store import Store, unpack_report
+
+EXPORT_FORMATS = ("jsonl", "csv", "parquet")
+EXPORT_COLUMNS = (
+    "path",
+    "sha256",
+    "size",
+    "state",
+    "skip_reason",
+    "decision",
+    "status",
+    "max_score",
+    "max_category",
+    "reasons",
+    "known_content",
+    "error_code",
+    "error_message",
+    "tries",
+    "segments",
+    "evidence",
+    "models_fp",
+    "config_fp",
+    "scanned_at",
+)
+
+
+def _why(report: dict[str, Any] | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """The report's ``reasons`` and its ``known_content`` matches, as the report has them."""
+    if not report:
+        return [], []
+    return list(report.get("reasons") or []), list((report.get("known_content") or {}).get("matches") or [])
+
+
+def _evidence(report: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if not report:
+        return [], []
+    segs = [
+        {"category": s.get("category"), "start": s.get("start"), "end": s.get("end"), "peak": s.get("peak")}
+        for s in report.get("segments") or []
+    ]
+    ev = sorted(
+        (
+            {"time": e.get("time"), "category": e.get("category"), "label": e.get("label"), "score": e.get("score")}
+            for e in report.get("evidence") or []
+        ),
+        key=lambda e: (e["time"] is None, e["time"] or 0.0),
+    )
+    return segs, ev
+
+
+def iter_export(
+    store: Store,
+    *,
+    flagged: bool = False,
+    all_fingerprints: bool = False,
+    reports: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """One row per path: the path's content result under the latest run's fingerprints (or
+    all of them), or why it was skipped. ``flagged``: only ``block``/``review``, block first,
+    then highest score."""
+    fps = store.latest_fingerprints()
+    if fps is None and not all_fingerprints:
+        return
+    where = ["1=1"]
+    params: list[Any] = []
+    join_fp = ""
+    if not all_fingerprints and fps is not None:
+        join_fp = " AND r.models_fp = ? AND r.config_fp = ?"
+        params += list(fps)
+    if flagged:
+        where.append("r.state = 'done' AND r.decision IN ('block', 'review')")
+        order = "CASE r.decision WHEN 'block' THEN 0 ELSE 1 END, r.max_score DESC, p.path"
+    else:
+        order = "p.path, r.models_fp, r.config_fp"
+    sql = (
+        "SELECT p.path, p.sha256, coalesce(r.size, p.size), r.state, r.decision, r.status, r.max_score, "
+        "r.max_category, coalesce(r.error_code, p.error_code), coalesce(r.error_message, p.error_message), "
+        "r.tries, r.report, r.models_fp, r.config_fp, coalesce(r.updated, p.updated), p.skipped "
+        f"FROM paths p LEFT JOIN results r ON r.sha256 = p.sha256{join_fp} "
+        f"WHERE {' AND '.join(where)} ORDER BY {order}"
+    )
+    for row_values in store.cursor(sql, params):
+        path, sha, size, state, decision, status, score, cat, code, msg, tries, blob, mfp, cfp, ts, skipped = row_values
+        if skipped:
+            state = "skipped"
+        elif state is None:
+            state = "failed" if code else "pending"
+        report = unpack_report(blob)
+        segs, ev = _evidence(report if state == "done" else None)
+        reasons, known = _why(report if state == "done" else None)
+        row: dict[str, Any] = {
+            "path": path,
+            "sha256": sha,
+            "size": size,
+            "state": state,
+            "skip_reason": skipped,
+            "decision": decision,
+            "status": status,
+            "max_score": score,
+            "max_category": cat,
+            "reasons": reasons,
+            "known_content": known,
+            "error_code": code,
+            "error_message": msg,
+            "tries": tries or None,  # worker crashes/timeouts on the item; none: null
+            "segments": segs,
+            "evidence": ev,
+            "models_fp": mfp,
+            "config_fp": cfp,
+            "scanned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else None,
+        }
+        if reports:
+            row["report"] = report
+        yield row
+
+
+def write_export(rows: Iterable[dict[str, Any]], fmt: str, out: str | None) -> int:
+    """Write rows as ``jsonl``, ``csv`` (nested fields as JSON text) or ``parquet`` (needs
+    pyarrow); ``out`` None or ``-`` is stdout (not for parquet). Returns the row count."""
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if fmt == "parquet":
+        return _write_parquet(rows, out)
+    n = 0
+    f: TextIO = sys.stdout if out in (None, "-") else open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
+    try:
+        if fmt == "jsonl":
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                n += 1
+        else:
+            writer: csv.DictWriter | None = None
+            for row in rows:
+                flat = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()}
+                if writer is None:
+                    writer = csv.DictWriter(f, fieldnames=list(flat))
+                    writer.writeheader()
+                writer.writerow(flat)
+                n += 1
+            if writer is None:
+                csv.writer(f).writerow(EXPORT_COLUMNS)
+    finally:
+        if f is not sys.stdout:
+            f.close()
+        else:
+            f.flush()
+    return n
+
+
+def _require_pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError as ex:
+        raise ConfigError(
+            "parquet export needs pyarrow, which is not installed: pip install pyarrow "
+            "(or pip install 'framescan[parquet]'); jsonl and csv need nothing extra"
+        ) from ex
+    return pyarrow
+
+
+def _write_parquet(rows: Iterable[dict[str, Any]], out: str | None) -> int:
+    pa = _require_pyarrow()
+    import pyarrow.parquet as pq
+
+    if out in (None, "-"):
+        raise ConfigError("parquet export needs an output file: -o OUT.parquet")
+    seg = pa.struct([("category", pa.string()), ("start", pa.float64()), ("end", pa.float64()), ("peak", pa.float64())])
+    evs = pa.struct(
+        [("time", pa.float64()), ("category", pa.string()), ("label", pa.string()), ("score", pa.float64())]
+    )
+    match_frame = pa.struct([("query_time", pa.float64()), ("item_time", pa.float64()), ("distance", pa.int64())])
+    match = pa.struct(
+        [
+            ("bank", pa.string()),
+            ("category", pa.string()),
+            ("action", pa.string()),
+            ("item", pa.string()),
+            ("kind", pa.string()),
+            ("video_match", pa.bool_()),
+            ("query_match_percent", pa.float64()),
+            ("item_match_percent", pa.float64()),
+            ("min_distance", pa.int64()),
+            ("frames", pa.list_(match_frame)),
+        ]
+    )
+    schema = pa.schema(
+        [
+            ("path", pa.string()),
+            ("sha256", pa.string()),
+            ("size", pa.int64()),
+            ("state", pa.string()),
+            ("skip_reason", pa.string()),
+            ("decision", pa.string()),
+            ("status", pa.string()),
+            ("max_score", pa.float64()),
+            ("max_category", pa.string()),
+            ("reasons", pa.list_(pa.string())),
+            ("known_content", pa.list_(match)),
+            ("error_code", pa.string()),
+            ("error_message", pa.string()),
+            ("tries", pa.int64()),
+            ("segments", pa.list_(seg)),
+            ("evidence", pa.list_(evs)),
+            ("models_fp", pa.string()),
+            ("config_fp", pa.string()),
+            ("scanned_at", pa.string()),
+        ]
+    )
+    n = 0
+    batch: list[dict[str, Any]] = []
+    with pq.ParquetWriter(str(out), schema) as writer:
+        for row in rows:
+            row = {k: row.get(k) for k in EXPORT_COLUMNS}
+            batch.append(row)
+            if len(batch) >= 10_000:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                n += len(batch)
+                batch = []
+        if batch or not n:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            n += len(batch)
+    return n
+
+
+def export(
+    db: str,
+    fmt: str = "jsonl",
+    out: str | None = None,
+    *,
+    flagged: bool = False,
+    all_fingerprints: bool = False,
+    reports: bool = False,
+) -> int:
+    """Export the store at ``db`` (see ``iter_export`` and ``write_export``); returns the row count."""
+    if fmt == "parquet":
+        _require_pyarrow()
+    with Store(db, create=False) as store:
+        return write_export(
+            iter_export(store, flagged=flagged, all_fingerprints=all_fingerprints, reports=reports), fmt, out
+        )
