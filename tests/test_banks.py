@@ -230,8 +230,12 @@ def known_store(tmp_path_factory):
         yield s
 
 
-def test_open_matcher(tmp_path, known_store):
-    assert banks.open_matcher(tmp_path / "missing.sqlite") is None
+def test_open_matcher(tmp_path, known_store, monkeypatch):
+    monkeypatch.setenv(banks.HOME_ENV, str(tmp_path))
+    assert banks.open_matcher() is None  # no default database: matching is off
+    with pytest.raises(banks.DatabaseNotFound, match=r"missing\.sqlite does not exist"):  # a named one must exist
+        banks.open_matcher(tmp_path / "missing.sqlite")
+    assert not (tmp_path / "missing.sqlite").exists()
     matcher = banks.open_matcher(known_store.path, banks=["other"])
     assert len(matcher) > 0 and {item.bank.name for item in matcher.items} == {"other"}
     with pytest.raises(banks.BankNotFound):
@@ -269,6 +273,63 @@ def test_unrelated_clip_does_not_match(known_store, unrelated):
     matcher = known_store.matcher()
     assert matcher.match_frames(query) == []
     assert not any(r.is_match() for r in matcher.match_video(query))
+
+
+@pytest.fixture(scope="module")
+def moving_clip(tmp_path_factory) -> Path:
+    """6 s of photographs on a moving background (a new photograph at 3 s): frames 0.5 s apart
+    are 48-160 bits apart, so a frame matches only the item frames of about its own time."""
+    from framescan.samples import write_clip
+
+    return write_clip(tmp_path_factory.mktemp("clips") / "moving.mp4", width=360, height=640, seconds=6, fps=10)
+
+
+def _coverage_match(item: vpdq.VideoHash, query: vpdq.VideoHash) -> banks.ItemMatch:
+    bank = banks.Bank("sparse", "extremism", "block", 0.0)
+    [found] = banks.BankMatcher.from_items([(bank, "c1", "video", item)]).match_video(query)
+    return found
+
+
+#: The item hashed at 1 fps (vPDQ's default, ``framescan hash``) against queries at 2 fps (the
+#: scan's default) and every frame, and the converse: frame counts would give the 2 fps query
+#: half of a 1 fps item, time coverage gives all of it.
+@pytest.mark.parametrize(("item_sph", "query_sph"), [(1.0, 0.5), (1.0, 0.0), (0.0, 1.0), (0.5, 1.0)])
+def test_a_video_matches_its_own_hashes_whatever_the_two_sampling_rates(moving_clip, item_sph, query_sph):
+    item = vpdq.hash_video(moving_clip, seconds_per_hash=item_sph)
+    query = vpdq.hash_video(moving_clip, seconds_per_hash=query_sph)
+    m = _coverage_match(item, query)
+    assert m.is_match()
+    assert m.query_match_percent == pytest.approx(100.0) and m.item_match_percent == pytest.approx(100.0)
+    [segment] = m.query.segments
+    assert segment == pytest.approx((0.0, 6.0)) and m.query.total_seconds == pytest.approx(6.0)
+    assert vpdq.match_hashes(query, item) == vpdq.VpdqMatch(m.query_match_percent, m.item_match_percent)
+
+
+@pytest.mark.parametrize("query_sph", [0.5, 0.0])  # 2 fps, every frame
+def test_a_query_partly_made_of_the_item_gets_the_share_it_shows(moving_clip, query_sph):
+    """The item is the clip's first 3 s hashed at 1 fps; the query is the whole 6 s clip."""
+    full = vpdq.hash_video(moving_clip, seconds_per_hash=1.0)
+    item = full.select(full.timestamps < 3.0)
+    query = vpdq.hash_video(moving_clip, seconds_per_hash=query_sph)
+    m = _coverage_match(item, query)
+    assert m.query_match_percent == pytest.approx(50.0)
+    [segment] = m.query.segments
+    assert m.query.seconds == pytest.approx(3.0) and segment == pytest.approx((0.0, 3.0))
+    assert m.item_match_percent == pytest.approx(100.0)
+    assert not m.is_match()  # below the 80% of a video match
+
+
+def test_time_coverage_by_rule():
+    """Frames at 0-5 s (1 s apart, each standing for 1 s); the other video is hashed every 2 s."""
+    times = np.arange(6.0)
+    durations = vpdq.frame_durations(times)
+    # frame 0 matches there-frame 0; frames 3 and 4 both match there-frame 1, frame 4 closer
+    cov = vpdq.time_coverage(times, durations, np.array([0, 3, 4]), np.array([0, 1, 1]), np.array([5, 9, 2]), 2.0)
+    # anchors 0 (covers 0-2) and 4 (covers 4-6); frame 3 matched directly
+    assert cov.segments == ((0.0, 2.0), (3.0, 6.0))
+    assert (cov.seconds, cov.total_seconds, cov.percent) == (5.0, 6.0, pytest.approx(500 / 6))
+    nothing = vpdq.time_coverage(times, durations, np.array([], int), np.array([], int), np.array([], int), 2.0)
+    assert (nothing.percent, nothing.segments) == (0.0, ())
 
 
 def test_image_item_matches_a_video_frame(store):
