@@ -152,7 +152,8 @@ class Scanner:
         early_exit: stop decoding as soon as the decision is ``block`` (it cannot get worse).
         limits: resource limits for the input (default ``Limits()``).
         banks: hash-bank database for known-content matching (default: ``framescan.banks.
-            default_db_path()`` if it exists; ``False`` turns matching off).
+            default_db_path()`` if it exists; ``False`` turns matching off). A path given here
+            that does not exist raises ``ConfigError`` (``framescan.banks.DatabaseNotFound``).
         ocr: read on-screen text (RapidOCR, the ``ocr`` extra) on the sampled frames a
             ``TextGate`` selects and match it against the lexicons (``framescan.lexicon``):
             evidence for hate, bullying and extremism.

@@ -79,8 +79,8 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--banks",
         metavar="DB",
-        help="hash-bank database for known-content matching (default: $FRAMESCAN_HOME/banks.sqlite or "
-        "~/.framescan/banks.sqlite when it exists)",
+        help="hash-bank database for known-content matching; it must exist (default: $FRAMESCAN_HOME/banks.sqlite, "
+        "else ~/.framescan/banks.sqlite, when it exists)",
     )
     p.add_argument("--no-banks", action="store_true", help="do not match against hash banks")
     p.add_argument(
