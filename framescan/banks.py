@@ -596,14 +596,14 @@ class ItemMatch:
     action: str
     item: str
     kind: str
-    query: TimeCoverage  #: how much of the query this item covers (segments in query time)
+    query_coverage: TimeCoverage  #: how much of the query this item covers (segments in query time)
     item_coverage: TimeCoverage  #: how much of this item the query covers (segments in item time)
     frames: tuple[FrameMatch, ...] = field(repr=False)  #: per query frame, the closest item frame
 
     @property
     def query_match_percent(self) -> float:
         """Share of the query's usable duration covered by this item."""
-        return self.query.percent
+        return self.query_coverage.percent
 
     @property
     def item_match_percent(self) -> float:

@@ -137,9 +137,9 @@ class KnownContent:
                     "video_match": video_match,
                     "decision": m.action if video_match else "review",
                     "query_match_percent": round(m.query_match_percent, 1),
-                    "matched_seconds": round(m.query.seconds, 3),
-                    "query_seconds": round(m.query.total_seconds, 3),
-                    "segments": [{"start": round(a, 3), "end": round(b, 3)} for a, b in m.query.segments],
+                    "matched_seconds": round(m.query_coverage.seconds, 3),
+                    "query_seconds": round(m.query_coverage.total_seconds, 3),
+                    "segments": [{"start": round(a, 3), "end": round(b, 3)} for a, b in m.query_coverage.segments],
                     "item_match_percent": round(m.item_match_percent, 1),
                     "min_distance": int(m.min_distance),
                     "frames": [

@@ -303,8 +303,8 @@ def test_a_video_matches_its_own_hashes_whatever_the_two_sampling_rates(moving_c
     m = _coverage_match(item, query)
     assert m.is_match()
     assert m.query_match_percent == pytest.approx(100.0) and m.item_match_percent == pytest.approx(100.0)
-    [segment] = m.query.segments
-    assert segment == pytest.approx((0.0, 6.0)) and m.query.total_seconds == pytest.approx(6.0)
+    [segment] = m.query_coverage.segments
+    assert segment == pytest.approx((0.0, 6.0)) and m.query_coverage.total_seconds == pytest.approx(6.0)
     assert vpdq.match_hashes(query, item) == vpdq.VpdqMatch(m.query_match_percent, m.item_match_percent)
 
 
@@ -316,8 +316,8 @@ def test_a_query_partly_made_of_the_item_gets_the_share_it_shows(moving_clip, qu
     query = vpdq.hash_video(moving_clip, seconds_per_hash=query_sph)
     m = _coverage_match(item, query)
     assert m.query_match_percent == pytest.approx(50.0)
-    [segment] = m.query.segments
-    assert m.query.seconds == pytest.approx(3.0) and segment == pytest.approx((0.0, 3.0))
+    [segment] = m.query_coverage.segments
+    assert m.query_coverage.seconds == pytest.approx(3.0) and segment == pytest.approx((0.0, 3.0))
     assert m.item_match_percent == pytest.approx(100.0)
     assert not m.is_match()  # below the 80% of a video match
 
