@@ -52,6 +52,7 @@ class CategoryResult:
     block_frames: int = 0
     segments: list[Segment] = field(default_factory=list)
     decision: str = "allow"
+    known_content: list[dict[str, object]] = field(default_factory=list)  # bank matches (framescan.known)
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"signals": self.signals}
@@ -65,6 +66,7 @@ class CategoryResult:
             block_frames=self.block_frames,
             decision=self.decision,
             segments=[s.to_dict() for s in self.segments],
+            known_content=self.known_content,
         )
         return d
 

@@ -45,8 +45,11 @@ from framescan.vpdq import (
     DISTANCE_THRESHOLD,
     QUALITY_THRESHOLD,
     QUERY_MATCH_THRESHOLD_PERCENT,
+    TimeCoverage,
     VideoHash,
-    prepare_for_matching,
+    hash_spacing,
+    time_coverage,
+    usable_timeline,
 )
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,10 @@ class ItemExists(ConfigError):
     default_message = "the bank already has an item with that name"
 
 
+class DatabaseNotFound(ConfigError, FileNotFoundError):
+    default_message = "the bank database does not exist"
+
+
 def default_db_path() -> Path:
     """``$FRAMESCAN_HOME/banks.sqlite``, else ``~/.framescan/banks.sqlite``."""
     home = os.environ.get(HOME_ENV)
@@ -100,6 +107,7 @@ class BankItem:
     kind: str  #: ``video`` or ``image``
     source: str | None  #: where the hashes came from (file path), if known
     hash_count: int
+    added_at: float  #: seconds since the epoch
 
 
 _SCHEMA = """
@@ -128,10 +136,20 @@ CREATE TABLE IF NOT EXISTS items (
 
 
 class BankStore:
-    """The bank database. Use as a context manager or call ``close()``."""
+    """The bank database. Use as a context manager or call ``close()``.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    ``create=False`` opens an existing database only (``DatabaseNotFound`` otherwise), so that
+    reading a mistyped path does not leave an empty database behind.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
         self.path = Path(path) if path is not None else default_db_path()
+        if not create and not self.path.exists():
+            raise DatabaseNotFound(
+                f"bank database {self.path} does not exist: check the path, or create it with "
+                f"'framescan bank add NAME FILE... --category C --action A --db {self.path}'",
+                path=str(self.path),
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
@@ -185,7 +203,7 @@ class BankStore:
             (name,),
         ).fetchone()
         if row is None:
-            raise BankNotFound(f"no hash bank named {name!r} in {self.path}", bank=name)
+            raise self._no_bank(name)
         return Bank(*row)
 
     def has_bank(self, name: str) -> bool:
@@ -202,7 +220,11 @@ class BankStore:
         with self._db:
             cur = self._db.execute("DELETE FROM banks WHERE name = ?", (name,))
         if cur.rowcount == 0:
-            raise BankNotFound(f"no hash bank named {name!r} in {self.path}", bank=name)
+            raise self._no_bank(name)
+
+    def _no_bank(self, name: str) -> BankNotFound:
+        names = ", ".join(repr(b.name) for b in self.list_banks()) or "none"
+        return BankNotFound(f"no hash bank named {name!r} in {self.path} (its banks: {names})", bank=name)
 
     # -- items ----------------------------------------------------------------------------
 
@@ -235,13 +257,14 @@ class BankStore:
             raise ConfigError(f"item {item!r}: qualities must be 0-100", bank=bank, item=item)
         row = self._db.execute("SELECT id FROM banks WHERE name = ?", (bank,)).fetchone()
         if row is None:
-            raise BankNotFound(f"no hash bank named {bank!r} in {self.path}", bank=bank)
+            raise self._no_bank(bank)
+        added_at = time.time()
         values = (
             row[0],
             item,
             kind,
             source,
-            time.time(),
+            added_at,
             len(vh),
             vh.hashes.astype(">u8").tobytes(),
             vh.qualities.astype(np.uint8).tobytes(),
@@ -263,16 +286,29 @@ class BankStore:
                 item=item,
             ) from ex
         log.info("added %s %r (%d hashes) to bank %r", kind, item, len(vh), bank)
-        return BankItem(bank, item, kind, source, len(vh))
+        return BankItem(bank, item, kind, source, len(vh), added_at)
 
     def list_items(self, bank: str) -> list[BankItem]:
         self.get_bank(bank)
         rows = self._db.execute(
-            "SELECT b.name, i.name, i.kind, i.source, i.hash_count FROM items i JOIN banks b ON b.id = i.bank_id "
-            "WHERE b.name = ? ORDER BY i.name",
+            "SELECT b.name, i.name, i.kind, i.source, i.hash_count, i.added_at FROM items i "
+            "JOIN banks b ON b.id = i.bank_id WHERE b.name = ? ORDER BY i.name",
             (bank,),
         ).fetchall()
         return [BankItem(*r) for r in rows]
+
+    def delete_item(self, bank: str, item: str) -> None:
+        self.get_bank(bank)
+        with self._db:
+            cur = self._db.execute(
+                "DELETE FROM items WHERE name = ? AND bank_id = (SELECT id FROM banks WHERE name = ?)", (item, bank)
+            )
+        if cur.rowcount == 0:
+            raise self._no_item(bank, item)
+
+    def _no_item(self, bank: str, item: str) -> BankNotFound:
+        names = ", ".join(repr(i.name) for i in self.list_items(bank)) or "none"
+        return BankNotFound(f"no item {item!r} in bank {bank!r} (its items: {names})", bank=bank, item=item)
 
     def item_hashes(self, bank: str, item: str) -> VideoHash:
         row = self._db.execute(
@@ -281,7 +317,7 @@ class BankStore:
             (bank, item),
         ).fetchone()
         if row is None:
-            raise BankNotFound(f"no item {item!r} in bank {bank!r}", bank=bank, item=item)
+            raise self._no_item(bank, item)
         return _unpack(*row)
 
     def iter_items(self, banks: Sequence[str] | None = None) -> Iterable[tuple[Bank, str, str, VideoHash]]:
@@ -290,7 +326,7 @@ class BankStore:
         if banks is not None:
             for name in banks:
                 if name not in wanted:
-                    raise BankNotFound(f"no hash bank named {name!r} in {self.path}", bank=name)
+                    raise self._no_bank(name)
             wanted = {n: wanted[n] for n in banks}
         cur = self._db.execute(
             "SELECT b.name, i.name, i.kind, i.hashes, i.qualities, i.timestamps, i.frame_numbers "
@@ -309,13 +345,13 @@ def open_matcher(
     path: str | os.PathLike[str] | None = None, banks: Sequence[str] | None = None, **options: object
 ) -> BankMatcher | None:
     """The matcher over the bank database at ``path`` (default ``default_db_path()``), or
-    ``None`` when there is no database or it holds no usable hash (a scan then skips matching).
-    Options as ``BankMatcher.from_items``."""
-    db = Path(path) if path is not None else default_db_path()
-    if not db.is_file():
-        log.debug("no bank database at %s: known-content matching is off", db)
+    ``None`` when the default database does not exist or the database holds no usable hash (a
+    scan then skips matching). A ``path`` that does not exist is a ``DatabaseNotFound``
+    (a configuration error). Options as ``BankMatcher.from_items``."""
+    if path is None and not default_db_path().is_file():
+        log.debug("no bank database at %s: known-content matching is off", default_db_path())
         return None
-    with BankStore(db) as store:
+    with BankStore(path, create=False) as store:
         matcher = store.matcher(banks, **options)
     return matcher if len(matcher) else None
 
@@ -552,16 +588,27 @@ class FrameMatch:
 
 @dataclass(frozen=True)
 class ItemMatch:
-    """A bank item the query matched, with vPDQ's video-level shares (percent)."""
+    """A bank item the query matched, with the time each covers of the other
+    (``framescan.vpdq.time_coverage``)."""
 
     bank: str
     category: str
     action: str
     item: str
     kind: str
-    query_match_percent: float  #: share of the query's usable frames that match this item
-    item_match_percent: float  #: share of this item's usable frames matched by the query
+    query_coverage: TimeCoverage  #: how much of the query this item covers (segments in query time)
+    item_coverage: TimeCoverage  #: how much of this item the query covers (segments in item time)
     frames: tuple[FrameMatch, ...] = field(repr=False)  #: per query frame, the closest item frame
+
+    @property
+    def query_match_percent(self) -> float:
+        """Share of the query's usable duration covered by this item."""
+        return self.query_coverage.percent
+
+    @property
+    def item_match_percent(self) -> float:
+        """Share of this item's usable duration covered by the query."""
+        return self.item_coverage.percent
 
     @property
     def min_distance(self) -> int:
@@ -572,7 +619,7 @@ class ItemMatch:
         query_threshold: float = QUERY_MATCH_THRESHOLD_PERCENT,
         item_threshold: float = COMPARED_MATCH_THRESHOLD_PERCENT,
     ) -> bool:
-        """vPDQ's video decision (an image item matches on any frame)."""
+        """The video decision: query share >= 80% (an image item matches on any frame)."""
         if self.kind == "image":
             return bool(self.frames)
         return self.query_match_percent >= query_threshold and self.item_match_percent >= item_threshold
@@ -583,7 +630,9 @@ class _Item:
     bank: Bank
     name: str
     kind: str
-    usable_hashes: int  # quality-filtered, deduped: the denominator of item_match_percent
+    offset: int  # its first usable hash in the matcher's arrays (an item's hashes are contiguous, in time order)
+    usable_hashes: int  # hashes of quality >= the threshold
+    spacing: float  # the item's hash spacing (framescan.vpdq.hash_spacing), 0 for an image
 
 
 class BankMatcher:
@@ -595,6 +644,7 @@ class BankMatcher:
         item_ids: np.ndarray,
         timestamps: np.ndarray,
         frame_numbers: np.ndarray,
+        durations: np.ndarray,
         items: Sequence[_Item],
         *,
         distance_threshold: int = DISTANCE_THRESHOLD,
@@ -605,6 +655,7 @@ class BankMatcher:
         self.item_ids = np.asarray(item_ids, dtype=np.int32)
         self.timestamps = np.asarray(timestamps, dtype=np.float64)
         self.frame_numbers = np.asarray(frame_numbers, dtype=np.int64)
+        self.durations = np.asarray(durations, dtype=np.float64)  # the time each hash stands for in its item
         self.items = list(items)
         self.distance_threshold = int(distance_threshold)
         self.quality_threshold = int(quality_threshold)
@@ -628,22 +679,25 @@ class BankMatcher:
         use_index: bool | None = None,
     ) -> BankMatcher:
         """Build from ``(bank, item name, kind, hashes)``; frames below the quality threshold
-        and repeated hashes within an item are dropped, as vPDQ's matchers do."""
-        parts_h, parts_i, parts_t, parts_f, infos = [], [], [], [], []
+        are dropped, as vPDQ's matchers do (repeated hashes are kept: each stands for its own time)."""
+        parts_h, parts_i, parts_t, parts_f, parts_d, infos = [], [], [], [], [], []
+        offset = 0
         for bank, name, kind, vh in items:
-            usable = prepare_for_matching(vh, quality_threshold)
+            usable, durations = usable_timeline(vh, quality_threshold)
             if len(usable) == 0:
                 log.warning("bank %r item %r has no hash of quality >= %d", bank.name, name, quality_threshold)
             idx = len(infos)
-            infos.append(_Item(bank, name, kind, len(usable)))
+            infos.append(_Item(bank, name, kind, offset, len(usable), hash_spacing(vh.timestamps)))
+            offset += len(usable)
             parts_h.append(usable.hashes)
             parts_i.append(np.full(len(usable), idx, dtype=np.int32))
             parts_t.append(usable.timestamps)
             parts_f.append(usable.frame_numbers)
+            parts_d.append(durations)
         if infos:
-            arrays = [np.concatenate(p) for p in (parts_h, parts_i, parts_t, parts_f)]
+            arrays = [np.concatenate(p) for p in (parts_h, parts_i, parts_t, parts_f, parts_d)]
         else:
-            arrays = [np.empty((0, pdq.HASH_WORDS), np.uint64), np.empty(0), np.empty(0), np.empty(0)]
+            arrays = [np.empty((0, pdq.HASH_WORDS), np.uint64), *(np.empty(0) for _ in range(4))]
         return cls(
             *arrays,
             infos,
@@ -671,12 +725,13 @@ class BankMatcher:
         return sorted(matches, key=lambda m: (m.query_timestamp, m.distance, m.bank, m.item))
 
     def match_video(self, query: VideoHash) -> list[ItemMatch]:
-        """Every item with at least one matching frame, with vPDQ's video-level shares.
+        """Every item with at least one matching frame, with the time each covers of the other.
 
         Sorted by query share, highest first. ``ItemMatch.is_match()`` applies the 80% rule.
         """
-        usable = prepare_for_matching(query, self.quality_threshold)
-        frames, frame_items, (q_idx, b_idx) = self._match(usable)
+        usable, durations = usable_timeline(query, self.quality_threshold)
+        query_spacing = hash_spacing(query.timestamps)
+        frames, frame_items, (q_idx, b_idx, dist) = self._match(usable)
         by_item: dict[int, list[FrameMatch]] = {}
         for item_id, fm in zip(frame_items, frames, strict=True):
             by_item.setdefault(item_id, []).append(fm)
@@ -684,8 +739,8 @@ class BankMatcher:
         for item_id, fms in by_item.items():
             info = self.items[item_id]
             in_item = self.item_ids[b_idx] == item_id
-            q_share = 100.0 * len(np.unique(q_idx[in_item])) / max(len(usable), 1)
-            i_share = 100.0 * len(np.unique(b_idx[in_item])) / max(info.usable_hashes, 1)
+            q_here, b_here, d = q_idx[in_item], b_idx[in_item] - info.offset, dist[in_item]
+            span = slice(info.offset, info.offset + info.usable_hashes)
             results.append(
                 ItemMatch(
                     info.bank.name,
@@ -693,21 +748,24 @@ class BankMatcher:
                     info.bank.action,
                     info.name,
                     info.kind,
-                    q_share,
-                    i_share,
+                    time_coverage(usable.timestamps, durations, q_here, b_here, d, info.spacing),
+                    time_coverage(self.timestamps[span], self.durations[span], b_here, q_here, d, query_spacing),
                     tuple(sorted(fms, key=lambda m: m.query_timestamp)),
                 )
             )
         return sorted(results, key=lambda r: (-r.query_match_percent, -r.item_match_percent, r.bank, r.item))
 
-    def _match(self, usable: VideoHash) -> tuple[list[FrameMatch], list[int], tuple[np.ndarray, np.ndarray]]:
-        """Closest item frame per (query frame, item), each one's item id, and the raw pairs."""
+    def _match(
+        self, usable: VideoHash
+    ) -> tuple[list[FrameMatch], list[int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Closest item frame per (query frame, item), each one's item id, and the raw pairs
+        (query index, bank index, distance)."""
         if len(usable):
             q_idx, b_idx, dist = self.search(usable.hashes)
         else:
             q_idx, b_idx, dist = np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int32)
         if len(q_idx) == 0:
-            return [], [], (q_idx, b_idx)
+            return [], [], (q_idx, b_idx, dist)
         items = self.item_ids[b_idx]
         # Sort by (query, item, distance, bank index) and keep the first of each (query, item).
         order = np.lexsort((b_idx, dist, items, q_idx))
@@ -731,4 +789,4 @@ class BankMatcher:
                 )
             )
             out_items.append(int(it))
-        return out, out_items, (q_idx, b_idx)
+        return out, out_items, (q_idx, b_idx, dist)

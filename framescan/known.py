@@ -2,11 +2,12 @@
 against the configured hash banks (``framescan.banks``).
 
 Frames are hashed from their decoded Y plane as stored (before the display rotation), the
-same way ``framescan hash`` hashes bank items, so a re-upload matches its original. A *video
-match* follows vPDQ's rule (share of the clip's usable frames that match an item >= 80%);
-single-frame matches below that are reported too. A video match in a bank whose action is
-``block`` blocks the clip, one in a ``review`` bank (or frame-only matches in any bank) sends it
-to review.
+same way ``framescan hash`` hashes bank items, so a re-upload matches its original. Matching is
+by time coverage (``framescan.vpdq``): an item's *query share* is the part of the clip's
+usable (quality >= 50) hashed duration that the item covers, whatever the two sampling rates.
+A *video match* is a query share >= 80%; items below that are reported too, as frame matches.
+A video match in a bank whose action is ``block`` blocks the clip, one in a ``review`` bank (or
+frame matches in any bank) sends it to review.
 """
 
 from __future__ import annotations
@@ -15,15 +16,36 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .frames import YuvFrame
 
 log = logging.getLogger(__name__)
 
+#: A bank's name in its category's ``signals``: ``bank:NAME``.
+BANK_SIGNAL_PREFIX = "bank:"
 #: Frame matches listed per matched item in the report (the closest first).
 FRAMES_PER_ITEM = 50
+#: Matched spans written out in a one-line description (the report lists them all).
+SEGMENTS_DESCRIBED = 4
+#: The match fields a category result repeats (``categories.<c>.known_content``).
+CATEGORY_FIELDS = ("bank", "item", "kind", "action", "decision", "video_match", "query_match_percent", "segments")
+
+
+def describe(match: dict[str, Any]) -> str:
+    """One line on a match (a report's ``known_content.matches`` entry or a category's copy):
+    ``bank 'b' item 'i' 100% of the clip, 0.0-15.0 s``."""
+    spans = [f"{s['start']:.1f}-{s['end']:.1f} s" for s in match["segments"]]
+    if len(spans) > SEGMENTS_DESCRIBED:
+        spans = [*spans[:SEGMENTS_DESCRIBED], f"+{len(spans) - SEGMENTS_DESCRIBED} more"]
+    kind = " (image)" if match["kind"] == "image" else ""
+    text = f"bank {match['bank']!r} item {match['item']!r}{kind} {match['query_match_percent']:.0f}% of the clip"
+    text += f", {', '.join(spans)}" if spans else ""
+    if not match["video_match"]:
+        from .vpdq import QUERY_MATCH_THRESHOLD_PERCENT
+
+        text += f" (frame matches only: a video match covers {QUERY_MATCH_THRESHOLD_PERCENT:.0f}%)"
+    return text
 
 
 @dataclass
@@ -33,10 +55,16 @@ class KnownContentResult:
     matches: list[dict[str, Any]]
     seconds: float
 
-    def decision_for(self, item: dict[str, Any]) -> str:
-        if item["video_match"]:
-            return "block" if item["action"] == "block" else "review"
-        return "review"
+    def for_category(self, category: str) -> list[dict[str, Any]]:
+        """The matches that decide ``category``, with the fields a category result repeats."""
+        return [{k: m[k] for k in CATEGORY_FIELDS} for m in self.matches if m["category"] == category]
+
+    def reasons(self) -> list[str]:
+        return [
+            f"{m['category']}: known content: {describe(m)}; closest {m['min_distance']} bits; "
+            f"bank action {m['action']} -> {m['decision']}"
+            for m in self.matches
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,13 +85,16 @@ class KnownContent:
 
     @classmethod
     def open(cls, banks: str | os.PathLike | None) -> KnownContent | None:
-        """Load the bank database (default location if ``banks`` is None); None when there is
-        no database or it has no usable hash (matching is then off, and the report says so)."""
+        """Load the bank database ``banks`` (default: ``framescan.banks.default_db_path()``).
+
+        None when the default database does not exist or the database holds no usable hash
+        (matching is then off, and the report says ``known_content: null``); a database named
+        by ``banks`` that does not exist is a ``ConfigError`` (``banks.DatabaseNotFound``).
+        """
         from .banks import default_db_path, open_matcher
 
-        path = Path(banks) if banks is not None else default_db_path()
-        matcher = open_matcher(path)
-        return cls(matcher, str(path)) if matcher is not None else None
+        matcher = open_matcher(banks)
+        return cls(matcher, str(banks if banks is not None else default_db_path())) if matcher is not None else None
 
     @property
     def categories(self) -> dict[str, list[str]]:
@@ -95,6 +126,7 @@ class KnownContent:
         matches = []
         for m in self.matcher.match_video(vh):
             frames = sorted(m.frames, key=lambda f: (f.distance, f.query_timestamp))[:FRAMES_PER_ITEM]
+            video_match = m.is_match()
             matches.append(
                 {
                     "bank": m.bank,
@@ -102,8 +134,12 @@ class KnownContent:
                     "action": m.action,
                     "item": m.item,
                     "kind": m.kind,
-                    "video_match": bool(m.is_match()),
+                    "video_match": video_match,
+                    "decision": m.action if video_match else "review",
                     "query_match_percent": round(m.query_match_percent, 1),
+                    "matched_seconds": round(m.query_coverage.seconds, 3),
+                    "query_seconds": round(m.query_coverage.total_seconds, 3),
+                    "segments": [{"start": round(a, 3), "end": round(b, 3)} for a, b in m.query_coverage.segments],
                     "item_match_percent": round(m.item_match_percent, 1),
                     "min_distance": int(m.min_distance),
                     "frames": [

@@ -29,7 +29,7 @@ from .decode import DEFAULT_DECODE_THREADS, DecodeStats, FrameDecoder
 from .errors import FramescanError, NoFrames, Truncated
 from .frames import Geometry, YuvFrame
 from .infer import OnnxModel, available_cores
-from .known import KnownContent, KnownContentResult
+from .known import BANK_SIGNAL_PREFIX, KnownContent, KnownContentResult
 from .limits import DEFAULT_LIMITS, Limits
 from .models import CATEGORIES, DEFAULT_MODEL, ModelManifest, load_manifest
 from .policy import DEFAULT_POLICY, Policy, load_policy
@@ -152,7 +152,8 @@ class Scanner:
         early_exit: stop decoding as soon as the decision is ``block`` (it cannot get worse).
         limits: resource limits for the input (default ``Limits()``).
         banks: hash-bank database for known-content matching (default: ``framescan.banks.
-            default_db_path()`` if it exists; ``False`` turns matching off).
+            default_db_path()`` if it exists; ``False`` turns matching off). A path given here
+            that does not exist raises ``ConfigError`` (``framescan.banks.DatabaseNotFound``).
         ocr: read on-screen text (RapidOCR, the ``ocr`` extra) on the sampled frames a
             ``TextGate`` selects and match it against the lexicons (``framescan.lexicon``):
             evidence for hate, bullying and extremism.
@@ -241,7 +242,7 @@ class Scanner:
         self.known = None if banks is False else KnownContent.open(None if banks in (None, True) else banks)  # type: ignore[arg-type]
         if self.known is not None:
             for cat, names in self.known.categories.items():
-                self.signals[cat] += [f"bank:{n}" for n in names]
+                self.signals[cat] += [f"{BANK_SIGNAL_PREFIX}{n}" for n in names]
 
     def _warm_up(self) -> None:
         """Load the cached Numba kernels (~0.5 s the first time in a process), import PyAV
@@ -771,10 +772,11 @@ class Scanner:
             stopped_at=stopped_at,
         )
         if kc is not None:
-            for m in kc.matches:
-                res = agg.results[m["category"]]
-                if _SEVERITY[kc.decision_for(m)] > _SEVERITY[res.decision]:
-                    res.decision = kc.decision_for(m)
+            for cat, res in agg.results.items():
+                res.known_content = kc.for_category(cat)
+                for m in res.known_content:
+                    if _SEVERITY[m["decision"]] > _SEVERITY[res.decision]:
+                        res.decision = m["decision"]
         decision = agg.decision()
         reasons = [
             f"{r.category}: peak {r.score:.2f} at {r.peak_time:.2f} s, {r.hit_frames} frame(s) >= review, "
@@ -783,12 +785,7 @@ class Scanner:
             if r.signals and r.decision != "allow" and r.hit_frames and r.peak_time is not None
         ]
         if kc is not None:
-            reasons += [
-                f"{m['category']}: known content {m['item']!r} in bank {m['bank']!r} ({m['action']}): "
-                f"{m['query_match_percent']:.0f}% of hashed frames match (closest {m['min_distance']} bits)"
-                + ("" if m["video_match"] else ", below the video-match share: frame matches only")
-                for m in kc.matches
-            ]
+            reasons += kc.reasons()
         if partial and decision == "allow":
             decision = "review"
             reasons.append("clip was not read completely: a partial scan is never a plain allow")

@@ -20,12 +20,18 @@ File forms:
 * JSON, the ThreatExchange signal form: a list of ``"hex,quality,timestamp"`` strings
   (``vpdq_util.py``); it has no frame numbers, which read back as -1.
 
-Matching (``python-threatexchange``'s ``vpdq_brute_matcher``): drop frames below quality 50,
-drop repeated hashes, then a frame matches when some frame of the other video is within 31
-bits; ``query_match_percent`` is the share of the query's frames that match the compared
-video and ``compared_match_percent`` the converse. The usual decision is query share >= 80%.
-(Meta's C++ ``matchTwoHash`` counts distance < 31, and does not dedupe; the Python matcher's
-``<=`` is used here, as in the index matchers.)
+Matching is by time coverage, so that two hash lists of the same video match whatever their
+sampling rates (a 1 fps bank item against a 2 fps scan, or every frame): frames below quality
+50 are dropped, and a frame matches when some frame of the other video is within 31 bits
+(``<=``, as ``python-threatexchange``'s matchers; Meta's C++ ``matchTwoHash`` counts ``< 31``).
+Each hashed frame stands for the time until the video's next hashed frame (the last one for
+the median spacing). A frame is *covered* by the other video when it matches directly, or when
+it lies less than the other video's hash spacing after an *anchor*: the closest frame here to a
+frame there that it matches (that frame stands for the other video's next spacing seconds, and
+the anchor says where they start here). ``query_match_percent`` is the share of the query's
+usable duration covered by the compared video, ``compared_match_percent`` the converse; a
+video match is query share >= 80% (vPDQ's threshold, which vPDQ applies to frame counts: with
+frame counts a 1 fps item could match at most half of a 2 fps query of the same video).
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ COMPARED_MATCH_THRESHOLD_PERCENT = 0.0
 TIMESTAMP_DECIMALS = 3  # vPDQ files print timestamps with 3 decimals
 TIMESTAMP_TOLERANCE_S = 1e-6  # slack when a frame's timestamp lands on a sampling instant
 UNKNOWN_FRAME_NUMBER = -1
+#: Slack when comparing times in coverage: hash files round timestamps to the millisecond.
+COVERAGE_TOLERANCE_S = 0.5 * 10.0**-TIMESTAMP_DECIMALS
 
 # 8-bit YUV formats whose plane 0 is limited-range luma usable as it is; others are converted.
 _Y_PLANE_FORMATS = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv410p", "yuv411p", "yuv440p", "nv12", "nv21"})
@@ -142,13 +150,6 @@ class VideoHash:
 
     def quality_filtered(self, threshold: int = QUALITY_THRESHOLD) -> VideoHash:
         return self.select(self.qualities >= threshold)
-
-    def deduped(self) -> VideoHash:
-        """First occurrence of each distinct hash, in order."""
-        if len(self) == 0:
-            return self
-        _, first = np.unique(self.hashes, axis=0, return_index=True)
-        return self.select(np.sort(first))
 
     def __repr__(self) -> str:
         return f"VideoHash(frames={len(self)}, hashes.shape={self.hashes.shape})"
@@ -348,10 +349,10 @@ def read_hashes(path: str | os.PathLike[str]) -> VideoHash:
 
 @dataclass(frozen=True)
 class VpdqMatch:
-    """How much of two videos match, frame by frame (percentages 0-100)."""
+    """How much of two videos match, by time coverage (percentages 0-100)."""
 
-    query_match_percent: float  #: share of the query's usable frames found in the compared video
-    compared_match_percent: float  #: share of the compared video's usable frames found in the query
+    query_match_percent: float  #: share of the query's usable duration the compared video covers
+    compared_match_percent: float  #: share of the compared video's usable duration the query covers
 
     def is_match(
         self,
@@ -361,9 +362,79 @@ class VpdqMatch:
         return self.query_match_percent >= query_threshold and self.compared_match_percent >= compared_threshold
 
 
-def prepare_for_matching(video_hash: VideoHash, quality_threshold: int = QUALITY_THRESHOLD) -> VideoHash:
-    """Drop frames below ``quality_threshold`` and repeated hashes, as vPDQ's matchers do."""
-    return video_hash.quality_filtered(quality_threshold).deduped()
+@dataclass(frozen=True)
+class TimeCoverage:
+    """How much of one video's usable duration another video covers (see module docstring)."""
+
+    percent: float  #: covered share of ``total_seconds``, 0-100
+    seconds: float  #: covered duration
+    total_seconds: float  #: the usable duration (frames of quality >= 50)
+    segments: tuple[tuple[float, float], ...]  #: covered ``(start, end)`` spans, in order
+
+
+def hash_spacing(timestamps: np.ndarray) -> float:
+    """The usual time between a video's hashed frames: the median gap (0 for one frame)."""
+    t = np.unique(np.asarray(timestamps, dtype=np.float64))
+    return float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+
+
+def frame_durations(timestamps: np.ndarray) -> np.ndarray:
+    """The time each hashed frame (timestamps in order) stands for: until the next hashed frame;
+    the last one for the median spacing."""
+    t = np.asarray(timestamps, dtype=np.float64)
+    out = np.empty(len(t))
+    out[:-1] = np.diff(t)
+    out[-1:] = hash_spacing(t)
+    return out
+
+
+def usable_timeline(video_hash: VideoHash, quality_threshold: int = QUALITY_THRESHOLD) -> tuple[VideoHash, np.ndarray]:
+    """The frames matching compares (quality >= threshold, in time order) and each one's duration.
+
+    Durations come from every hashed frame, so a low-quality frame's time counts for no frame.
+    """
+    ordered = video_hash.select(np.argsort(video_hash.timestamps, kind="stable"))
+    usable = ordered.qualities >= quality_threshold
+    return ordered.select(usable), frame_durations(ordered.timestamps)[usable]
+
+
+def time_coverage(
+    times: np.ndarray,
+    durations: np.ndarray,
+    here: np.ndarray,
+    there: np.ndarray,
+    distances: np.ndarray,
+    there_spacing: float,
+) -> TimeCoverage:
+    """Coverage of one video's usable frames (``times`` in order, ``durations``) by another, from
+    the matching pairs ``(here[k], there[k])`` (frame indices on each side) at ``distances[k]``
+    bits and the other video's hash spacing (see module docstring)."""
+    times = np.asarray(times, dtype=np.float64)
+    here = np.asarray(here, dtype=np.int64)
+    there = np.asarray(there, dtype=np.int64)
+    covered = np.zeros(len(times), dtype=bool)
+    covered[here] = True
+    if len(here):
+        # the anchor of each frame there: its closest frame here (the earliest of equals)
+        order = np.lexsort((times[here], distances, there))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = there[order][1:] != there[order][:-1]
+        anchors = np.sort(times[here][order][first])
+        k = np.searchsorted(anchors, times + COVERAGE_TOLERANCE_S, side="right") - 1
+        gap = times - anchors[np.maximum(k, 0)]
+        covered |= (k >= 0) & (gap < there_spacing - COVERAGE_TOLERANCE_S)
+    weights = np.asarray(durations, dtype=np.float64)
+    if weights.sum() <= 0:  # a single frame (an image): count frames
+        weights = np.ones(len(times))
+    total = float(weights.sum())
+    seconds = float(weights[covered].sum())
+    segments: list[tuple[float, float]] = []
+    for start, length in zip(times[covered], weights[covered], strict=True):
+        if segments and start <= segments[-1][1] + COVERAGE_TOLERANCE_S:
+            segments[-1] = (segments[-1][0], float(start + length))
+        else:
+            segments.append((float(start), float(start + length)))
+    return TimeCoverage(100.0 * seconds / total if total else 0.0, seconds, total, tuple(segments))
 
 
 def match_hashes(
@@ -373,11 +444,14 @@ def match_hashes(
     distance_threshold: int = DISTANCE_THRESHOLD,
     quality_threshold: int = QUALITY_THRESHOLD,
 ) -> VpdqMatch:
-    """vPDQ brute-force match of two videos (see module docstring)."""
-    q = prepare_for_matching(query, quality_threshold)
-    c = prepare_for_matching(compared, quality_threshold)
+    """Brute-force match of two videos by time coverage (see module docstring)."""
+    q, q_durations = usable_timeline(query, quality_threshold)
+    c, c_durations = usable_timeline(compared, quality_threshold)
     if len(q) == 0 or len(c) == 0:
         return VpdqMatch(0.0, 0.0)
-    q_hit = pdq.any_within(q.hashes, c.hashes, distance_threshold)
-    c_hit = pdq.any_within(c.hashes, q.hashes, distance_threshold)
-    return VpdqMatch(100.0 * q_hit.sum() / len(q), 100.0 * c_hit.sum() / len(c))
+    dist = np.stack([pdq.hamming_distance(q.hashes, h) for h in c.hashes])  # (compared, query)
+    c_idx, q_idx = np.nonzero(dist <= distance_threshold)
+    d = dist[c_idx, q_idx]
+    q_cov = time_coverage(q.timestamps, q_durations, q_idx, c_idx, d, hash_spacing(compared.timestamps))
+    c_cov = time_coverage(c.timestamps, c_durations, c_idx, q_idx, d, hash_spacing(query.timestamps))
+    return VpdqMatch(q_cov.percent, c_cov.percent)

@@ -4,7 +4,10 @@ matching a re-encoded cut of a known video, and the ``bank`` / ``hash`` CLI."""
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -230,8 +233,12 @@ def known_store(tmp_path_factory):
         yield s
 
 
-def test_open_matcher(tmp_path, known_store):
-    assert banks.open_matcher(tmp_path / "missing.sqlite") is None
+def test_open_matcher(tmp_path, known_store, monkeypatch):
+    monkeypatch.setenv(banks.HOME_ENV, str(tmp_path))
+    assert banks.open_matcher() is None  # no default database: matching is off
+    with pytest.raises(banks.DatabaseNotFound, match=r"missing\.sqlite does not exist"):  # a named one must exist
+        banks.open_matcher(tmp_path / "missing.sqlite")
+    assert not (tmp_path / "missing.sqlite").exists()
     matcher = banks.open_matcher(known_store.path, banks=["other"])
     assert len(matcher) > 0 and {item.bank.name for item in matcher.items} == {"other"}
     with pytest.raises(banks.BankNotFound):
@@ -269,6 +276,63 @@ def test_unrelated_clip_does_not_match(known_store, unrelated):
     matcher = known_store.matcher()
     assert matcher.match_frames(query) == []
     assert not any(r.is_match() for r in matcher.match_video(query))
+
+
+@pytest.fixture(scope="module")
+def moving_clip(tmp_path_factory) -> Path:
+    """6 s of photographs on a moving background (a new photograph at 3 s): frames 0.5 s apart
+    are 48-160 bits apart, so a frame matches only the item frames of about its own time."""
+    from framescan.samples import write_clip
+
+    return write_clip(tmp_path_factory.mktemp("clips") / "moving.mp4", width=360, height=640, seconds=6, fps=10)
+
+
+def _coverage_match(item: vpdq.VideoHash, query: vpdq.VideoHash) -> banks.ItemMatch:
+    bank = banks.Bank("sparse", "extremism", "block", 0.0)
+    [found] = banks.BankMatcher.from_items([(bank, "c1", "video", item)]).match_video(query)
+    return found
+
+
+#: The item hashed at 1 fps (vPDQ's default, ``framescan hash``) against queries at 2 fps (the
+#: scan's default) and every frame, and the converse: frame counts would give the 2 fps query
+#: half of a 1 fps item, time coverage gives all of it.
+@pytest.mark.parametrize(("item_sph", "query_sph"), [(1.0, 0.5), (1.0, 0.0), (0.0, 1.0), (0.5, 1.0)])
+def test_a_video_matches_its_own_hashes_whatever_the_two_sampling_rates(moving_clip, item_sph, query_sph):
+    item = vpdq.hash_video(moving_clip, seconds_per_hash=item_sph)
+    query = vpdq.hash_video(moving_clip, seconds_per_hash=query_sph)
+    m = _coverage_match(item, query)
+    assert m.is_match()
+    assert m.query_match_percent == pytest.approx(100.0) and m.item_match_percent == pytest.approx(100.0)
+    [segment] = m.query_coverage.segments
+    assert segment == pytest.approx((0.0, 6.0)) and m.query_coverage.total_seconds == pytest.approx(6.0)
+    assert vpdq.match_hashes(query, item) == vpdq.VpdqMatch(m.query_match_percent, m.item_match_percent)
+
+
+@pytest.mark.parametrize("query_sph", [0.5, 0.0])  # 2 fps, every frame
+def test_a_query_partly_made_of_the_item_gets_the_share_it_shows(moving_clip, query_sph):
+    """The item is the clip's first 3 s hashed at 1 fps; the query is the whole 6 s clip."""
+    full = vpdq.hash_video(moving_clip, seconds_per_hash=1.0)
+    item = full.select(full.timestamps < 3.0)
+    query = vpdq.hash_video(moving_clip, seconds_per_hash=query_sph)
+    m = _coverage_match(item, query)
+    assert m.query_match_percent == pytest.approx(50.0)
+    [segment] = m.query_coverage.segments
+    assert m.query_coverage.seconds == pytest.approx(3.0) and segment == pytest.approx((0.0, 3.0))
+    assert m.item_match_percent == pytest.approx(100.0)
+    assert not m.is_match()  # below the 80% of a video match
+
+
+def test_time_coverage_by_rule():
+    """Frames at 0-5 s (1 s apart, each standing for 1 s); the other video is hashed every 2 s."""
+    times = np.arange(6.0)
+    durations = vpdq.frame_durations(times)
+    # frame 0 matches there-frame 0; frames 3 and 4 both match there-frame 1, frame 4 closer
+    cov = vpdq.time_coverage(times, durations, np.array([0, 3, 4]), np.array([0, 1, 1]), np.array([5, 9, 2]), 2.0)
+    # anchors 0 (covers 0-2) and 4 (covers 4-6); frame 3 matched directly
+    assert cov.segments == ((0.0, 2.0), (3.0, 6.0))
+    assert (cov.seconds, cov.total_seconds, cov.percent) == (5.0, 6.0, pytest.approx(500 / 6))
+    nothing = vpdq.time_coverage(times, durations, np.array([], int), np.array([], int), np.array([], int), 2.0)
+    assert (nothing.percent, nothing.segments) == (0.0, ())
 
 
 def test_image_item_matches_a_video_frame(store):
@@ -314,10 +378,118 @@ def test_cli_bank_add_and_list(tmp_path, reupload, capsys):
     assert "created bank kv (violence, block)" in out
     assert "added video chair-19-sd-bar (564 hashes)" in out
     assert "added video chair-cut (240 hashes)" in out
-    assert "added image coffee (1 hashes)" in out
+    assert "added image coffee (1 hash)" in out
     with pytest.raises(ConfigError):  # the bank exists with another action
         _run(bank_cmd, ["bank", "add", "kv", str(hashes), "--action", "review", "--db", db])
     assert _run(bank_cmd, ["bank", "list", "--db", db]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:5] == ["NAME", "CATEGORY", "ACTION", "ITEMS", "HASHES"]
     assert lines[1].split()[:5] == ["kv", "violence", "block", "3", "805"]
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "1000"}  # help on one line per option: argparse wraps at hyphens
+    return subprocess.run(
+        [sys.executable, "-m", "framescan", *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env
+    )
+
+
+def _one_error_line(p: subprocess.CompletedProcess) -> str:
+    [line] = p.stderr.strip().splitlines()  # one line, no traceback
+    return line
+
+
+def test_cli_bank_commands_on_a_mistyped_database_create_nothing(tmp_path):
+    for argv in (["list"], ["remove", "sparse", "c1"]):  # reading and writing commands
+        p = _cli("bank", *argv, "--db", "typo.sqlite", cwd=tmp_path)
+        assert p.returncode == 4, (argv, p.stderr)
+        assert _one_error_line(p) == (
+            "framescan: error [CONFIG_ERROR]: bank database typo.sqlite does not exist: check the path, or create "
+            "it with 'framescan bank add NAME FILE... --category C --action A --db typo.sqlite'"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_bank_show_and_remove(tmp_path):
+    db = str(tmp_path / "b.sqlite")
+    chair, padded = DATA / "chair-19-sd-bar.txt", DATA / "test-padded-dimensions.txt"
+    p = _cli(
+        "bank", "add", "sparse", str(chair), str(padded), "--category", "extremism", "--action", "block", "--db", db
+    )
+    assert p.returncode == 0, p.stderr
+    p = _cli("bank", "show", "sparse", "--db", db)
+    assert p.returncode == 0, p.stderr
+    head, columns, *rows = p.stdout.splitlines()
+    assert head.startswith("bank sparse: extremism, block, 2 items, 714 hashes, created ")
+    assert columns.split() == ["ITEM", "KIND", "HASHES", "SECONDS", "EVERY", "ADDED", "SOURCE"]
+    meta = vpdq.read_hashes(chair)  # Meta's hashes of every frame of a 30 fps clip
+    assert rows[0].split()[:5] == ["chair-19-sd-bar", "video", "564", f"0.0-{meta.timestamps.max():.1f}", "0.033"]
+    assert rows[0].split()[-1] == str(chair) and rows[1].split()[:3] == ["test-padded-dimensions", "video", "150"]
+
+    # an unknown item or bank: a configuration error that names what there is
+    p = _cli("bank", "remove", "sparse", "nope", "--db", db)
+    assert p.returncode == 4
+    assert _one_error_line(p).endswith(
+        "no item 'nope' in bank 'sparse' (its items: 'chair-19-sd-bar', 'test-padded-dimensions')"
+    )
+    p = _cli("bank", "show", "nope", "--db", db)
+    assert p.returncode == 4 and _one_error_line(p).endswith(f"no hash bank named 'nope' in {db} (its banks: 'sparse')")
+
+    p = _cli("bank", "remove", "sparse", "chair-19-sd-bar", "--db", db)
+    assert (p.returncode, p.stdout) == (0, "removed item chair-19-sd-bar from bank sparse\n")
+    with banks.BankStore(db) as store:
+        assert [i.name for i in store.list_items("sparse")] == ["test-padded-dimensions"]
+    p = _cli("bank", "remove", "sparse", "--db", db)
+    assert (p.returncode, p.stdout) == (0, "removed bank sparse (1 item, 150 hashes)\n")
+    with banks.BankStore(db) as store:
+        assert store.list_banks() == []
+    p = _cli("bank", "remove", "sparse", "--db", db)
+    assert p.returncode == 4 and _one_error_line(p).endswith("(its banks: none)")
+
+
+def test_cli_bank_add_refuses_a_duplicate_without_replace(tmp_path):
+    db = str(tmp_path / "b.sqlite")
+    padded = str(DATA / "test-padded-dimensions.txt")
+    add = ("bank", "add", "sparse", padded, "--category", "extremism", "--action", "block", "--db", db)
+    assert _cli(*add).returncode == 0
+    p = _cli(*add)
+    assert p.returncode == 4
+    assert _one_error_line(p) == (
+        "framescan: error [CONFIG_ERROR]: bank 'sparse' already has an item named 'test-padded-dimensions': "
+        "add --replace to overwrite it, or rename the file"
+    )
+    p = _cli(*add, "--replace")
+    assert p.returncode == 0 and "added video test-padded-dimensions (150 hashes) to sparse" in p.stdout
+
+
+@pytest.mark.parametrize("command", [(), ("add",), ("show",), ("remove",)])
+def test_cli_bank_help_is_plain_and_shows_defaults(command):
+    p = _cli("bank", *command, "--help")
+    assert p.returncode == 0
+    text = " ".join(p.stdout.split())
+    assert "``" not in text and "`" not in text
+    if command:
+        assert f"bank database (default {banks.default_db_path()})" in text
+    else:
+        assert "add,list,show,remove" in text
+    if command == ("add",):
+        assert "(default 0: every frame" in text and "--replace replace items of the same name (default:" in text
+
+
+def test_cli_bank_add_rejects_bad_input_before_creating_anything(tmp_path):
+    db = tmp_path / "b.sqlite"
+    bad = tmp_path / "bad.txt"
+    bad.write_text("garbage\n")
+    new_bank = ("--category", "extremism", "--action", "block", "--db", str(db))
+    p = _cli("bank", "add", "sparse", str(CHAIR), "--seconds-per-hash", "-1", *new_bank)
+    assert p.returncode == 2  # a usage error, not a traceback
+    assert "argument --seconds-per-hash: must be a number of seconds >= 0 (0 = every frame), got '-1'" in p.stderr
+    p = _cli("bank", "add", "sparse", str(DATA / "chair-19-sd-bar.txt"), str(tmp_path / "missing.mp4"), *new_bank)
+    assert p.returncode == 3 and _one_error_line(p).endswith(f"no such file: {tmp_path / 'missing.mp4'}")
+    assert not db.exists()  # checked before the bank was created
+    p = _cli("bank", "add", "sparse", str(bad), *new_bank)
+    assert p.returncode == 3
+    assert _one_error_line(p) == (
+        f"framescan: error [UNSUPPORTED_FORMAT]: not a vPDQ hash file: {bad}:1: expected "
+        "frame,quality,hex,timestamp, got 'garbage'"
+    )

@@ -213,17 +213,17 @@ def test_malformed_hash_files_are_rejected(text, parser):
         parser(text)
 
 
-def test_dedupe_and_quality_filter():
+def test_usable_timeline_drops_low_quality_frames_but_not_their_time():
     meta = vpdq.read_hashes(DATA / "chair-19-sd-bar.txt")
-    doubled = vpdq.VideoHash(
-        np.concatenate([meta.frame_numbers, meta.frame_numbers]),
-        np.concatenate([meta.timestamps, meta.timestamps]),
-        np.concatenate([meta.qualities, np.zeros(len(meta))]),
-        np.concatenate([meta.hashes, meta.hashes]),
-    )
-    prepared = vpdq.prepare_for_matching(doubled)
-    assert len(prepared) == len(np.unique(meta.hashes, axis=0))
-    assert (prepared.qualities >= vpdq.QUALITY_THRESHOLD).all()
+    low = meta.qualities.copy()
+    low[1::2] = 0  # every other frame unusable
+    shuffled = np.random.default_rng(0).permutation(len(meta))
+    mixed = vpdq.VideoHash(meta.frame_numbers, meta.timestamps, low, meta.hashes).select(shuffled)
+    usable, durations = vpdq.usable_timeline(mixed)
+    assert (usable.qualities >= vpdq.QUALITY_THRESHOLD).all()
+    assert usable.timestamps.tolist() == meta.timestamps[0::2].tolist()  # in time order again
+    # each usable frame stands for its own time only, not the dropped frame's after it
+    np.testing.assert_allclose(durations, np.diff(meta.timestamps)[0::2][: len(durations)], atol=1e-9)
 
 
 # -- CLI ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``framescan bank add|list``: manage the hash banks known content is matched against."""
+"""framescan bank add|list|show|remove: manage the hash banks known content is matched against."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from framescan import banks, pdq, vpdq
-from framescan.errors import ConfigError
+from framescan.errors import ConfigError, FileNotFound, UnsupportedFormat
+
+from .hash import seconds_per_hash
 
 NAME = "bank"
 
@@ -19,62 +21,118 @@ log = logging.getLogger(__name__)
 BANK_SECONDS_PER_HASH = 0.0
 HASH_FILE_SUFFIXES = frozenset({".txt", ".json", ".vpdq"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+SUBCOMMANDS = ("add", "list", "show", "remove")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    db = banks.default_db_path()
     parser = subparsers.add_parser(
         NAME,
         help="manage hash banks of known videos and images",
         description=(
-            "Hash banks hold the vPDQ/PDQ hashes of known harmful videos and images; scans "
-            f"report frames within {vpdq.DISTANCE_THRESHOLD} bits of them. The database is "
-            f"$FRAMESCAN_HOME/{banks.DB_FILENAME} or ~/.framescan/{banks.DB_FILENAME} unless --db is given."
+            "Hash banks hold the PDQ hashes of known harmful videos (one per hashed frame, as vPDQ) and "
+            "images. A scan compares its sampled frames with them (a frame matches within "
+            f"{vpdq.DISTANCE_THRESHOLD} bits): an item that covers at least "
+            f"{vpdq.QUERY_MATCH_THRESHOLD_PERCENT:.0f}% of the clip's time is a video match and gets the "
+            "bank's action (block or review); a smaller share sends the clip to review. The database is "
+            f"$FRAMESCAN_HOME/{banks.DB_FILENAME}, else ~/.framescan/{banks.DB_FILENAME} "
+            f"(here: {db}), unless --db is given."
         ),
     )
-    sub = parser.add_subparsers(dest="bank_command", metavar="{add,list}", required=True)
+    sub = parser.add_subparsers(dest="bank_command", metavar="{" + ",".join(SUBCOMMANDS) + "}", required=True)
 
     add = sub.add_parser(
         "add",
         help="add videos, images or vPDQ hash files to a bank (created if needed)",
         description=(
-            "Add each FILE as an item named after the file: a video is hashed (vPDQ), an image "
-            "gets one PDQ hash, a .txt/.json file is read as vPDQ hashes (Meta's text form or "
-            "ThreatExchange's JSON list)."
+            "Add each FILE as an item named after the file (its name without the extension): a video "
+            "is hashed (vPDQ), an image gets one PDQ hash, a .txt, .vpdq or .json file is read as vPDQ "
+            "hashes (Meta's text form frame,quality,hex,timestamp, as framescan hash writes it, or "
+            "ThreatExchange's JSON list). A new bank needs --category and --action."
         ),
     )
-    add.add_argument("name", help="bank name")
+    add.add_argument("name", metavar="NAME", help="bank name")
     add.add_argument("files", nargs="+", metavar="FILE", help="video, image or vPDQ hash file")
-    add.add_argument("--category", choices=banks.CATEGORIES, help="category (required for a new bank)")
-    add.add_argument("--action", choices=banks.ACTIONS, help="action on a match (required for a new bank)")
+    add.add_argument(
+        "--category", choices=banks.CATEGORIES, help="category a match counts for (required for a new bank)"
+    )
+    add.add_argument(
+        "--action",
+        choices=banks.ACTIONS,
+        help="what a video match does: block the clip or send it to review (required for a new bank)",
+    )
     add.add_argument(
         "--seconds-per-hash",
-        type=float,
+        type=seconds_per_hash,
         default=BANK_SECONDS_PER_HASH,
         metavar="S",
-        help="for videos: hash one frame every S seconds, 0 = every frame (default 0: a bank item should be "
-        "denser than any query, whose frames are sampled at their own times, so each finds a near neighbour)",
+        help="for videos: hash one frame every S seconds, 0 = every frame (default 0: every frame, so a copy "
+        "cut at any instant still lines up with the item frame by frame)",
     )
-    add.add_argument("--replace", action="store_true", help="replace items that already exist")
-    _db_option(add)
+    add.add_argument(
+        "--replace", action="store_true", help="replace items of the same name (default: refuse to add them)"
+    )
+    _db_option(add, db)
 
     lst = sub.add_parser("list", help="list banks", description="List the banks with their item and hash counts.")
-    _db_option(lst)
+    _db_option(lst, db)
 
+    show = sub.add_parser(
+        "show",
+        help="list a bank's items",
+        description="List a bank's items: kind, hash count, the time span hashed, the hash spacing and the source.",
+    )
+    show.add_argument("name", metavar="NAME", help="bank name")
+    _db_option(show, db)
+
+    remove = sub.add_parser(
+        "remove",
+        help="remove a bank, or one of its items",
+        description="Remove bank NAME with all its items, or only its item ITEM.",
+    )
+    remove.add_argument("name", metavar="NAME", help="bank name")
+    remove.add_argument("item", metavar="ITEM", nargs="?", help="item to remove (default: the whole bank)")
+    _db_option(remove, db)
     return parser
 
 
-def _db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", help=f"bank database (default {banks.default_db_path()})")
+def _db_option(parser: argparse.ArgumentParser, default: Path) -> None:
+    parser.add_argument("--db", metavar="PATH", help=f"bank database (default {default})")
 
 
 def run(args: argparse.Namespace) -> int:
-    with banks.BankStore(args.db) as store:
+    if args.bank_command == "list" and args.db is None and not banks.default_db_path().is_file():
+        print(
+            f"no banks yet: {banks.default_db_path()} does not exist (framescan bank add creates it)", file=sys.stderr
+        )
+        return 0
+    # Check add's files before the database is created or a video hashed (hashing takes a while).
+    paths = _item_files(args.files) if args.bank_command == "add" else []
+    # Only add creates a database: the others report a mistyped --db instead of creating it.
+    with banks.BankStore(args.db, create=args.bank_command == "add") as store:
         if args.bank_command == "add":
-            return _add(store, args)
+            return _add(store, args, paths)
+        if args.bank_command == "show":
+            return _show(store, args.name)
+        if args.bank_command == "remove":
+            return _remove(store, args.name, args.item)
         return _list(store)
 
 
-def _add(store: banks.BankStore, args: argparse.Namespace) -> int:
+def _item_files(files: list[str]) -> list[Path]:
+    paths = [Path(f) for f in files]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFound(f"no such file: {path}", path=str(path))
+    names = [p.stem for p in paths]
+    if len(set(names)) < len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ConfigError(f"two files would make the same item {dup!r} (items are named after the file)", item=dup)
+    return paths
+
+
+def _add(store: banks.BankStore, args: argparse.Namespace, paths: list[Path]) -> int:
+    names = [p.stem for p in paths]
     if store.has_bank(args.name):
         bank = store.get_bank(args.name)
         for option in ("category", "action"):
@@ -84,6 +142,13 @@ def _add(store: banks.BankStore, args: argparse.Namespace) -> int:
                     f"bank {bank.name!r} has {option} {getattr(bank, option)!r}, not {given!r}",
                     bank=bank.name,
                 )
+        existing = {i.name for i in store.list_items(bank.name)} & set(names)
+        if existing and not args.replace:
+            raise ConfigError(
+                f"bank {bank.name!r} already has an item named {sorted(existing)[0]!r}: add --replace to "
+                "overwrite it, or rename the file",
+                bank=bank.name,
+            )
     else:
         if args.category is None or args.action is None:
             raise ConfigError(
@@ -92,32 +157,48 @@ def _add(store: banks.BankStore, args: argparse.Namespace) -> int:
             )
         bank = store.create_bank(args.name, args.category, args.action)
         print(f"created bank {bank.name} ({bank.category}, {bank.action})")
-    for file in args.files:
-        path = Path(file)
+    for path in paths:
         suffix = path.suffix.lower()
         if suffix in HASH_FILE_SUFFIXES:
-            item = store.add_video(bank.name, path.stem, vpdq.read_hashes(path), source=str(path), replace=args.replace)
+            item = store.add_video(bank.name, path.stem, _read_hashes(path), source=str(path), replace=args.replace)
         elif suffix in IMAGE_SUFFIXES:
             h, quality = _hash_image(path)
             item = store.add_image(bank.name, path.stem, h, quality, source=str(path), replace=args.replace)
         else:
             vh = vpdq.hash_video(path, seconds_per_hash=args.seconds_per_hash)
             item = store.add_video(bank.name, path.stem, vh, source=str(path), replace=args.replace)
-        print(f"added {item.kind} {item.name} ({item.hash_count} hashes) to {bank.name}")
+        print(f"added {item.kind} {item.name} ({_count(item.hash_count, 'hash')}) to {bank.name}")
     return 0
+
+
+def _read_hashes(path: Path) -> vpdq.VideoHash:
+    try:
+        return vpdq.read_hashes(path)
+    except ValueError as ex:  # the parsers name the file and line
+        raise UnsupportedFormat(f"not a vPDQ hash file: {ex}", path=str(path)) from ex
 
 
 def _hash_image(path: Path) -> tuple:
     import cv2  # heavy: only for image items
 
-    from framescan.errors import FileNotFound, UnsupportedFormat
-
-    if not path.is_file():
-        raise FileNotFound(f"no such file: {path}", path=str(path))
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise UnsupportedFormat(f"{path}: not an image OpenCV can read", path=str(path))
     return pdq.pdq_hash(pdq.luma_from_rgb(bgr[:, :, ::-1]))
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith("sh") else f"{n} {noun}s"
+
+
+def _date(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
 def _list(store: banks.BankStore) -> int:
@@ -126,18 +207,44 @@ def _list(store: banks.BankStore) -> int:
         print(f"no banks in {store.path}", file=sys.stderr)
         return 0
     header = ("NAME", "CATEGORY", "ACTION", "ITEMS", "HASHES", "CREATED")
-    table = [header] + [
-        (
-            b.name,
-            b.category,
-            b.action,
-            str(b.item_count),
-            str(b.hash_count),
-            datetime.fromtimestamp(b.created_at, tz=timezone.utc).strftime("%Y-%m-%d"),
+    _table(
+        [header]
+        + [(b.name, b.category, b.action, str(b.item_count), str(b.hash_count), _date(b.created_at)) for b in rows]
+    )
+    return 0
+
+
+def _show(store: banks.BankStore, name: str) -> int:
+    bank = store.get_bank(name)
+    print(
+        f"bank {bank.name}: {bank.category}, {bank.action}, {_count(bank.item_count, 'item')}, "
+        f"{_count(bank.hash_count, 'hash')}, created {_date(bank.created_at)}"
+    )
+    rows = [("ITEM", "KIND", "HASHES", "SECONDS", "EVERY", "ADDED", "SOURCE")]
+    for item in store.list_items(name):
+        t = store.item_hashes(name, item.name).timestamps
+        video = item.kind == "video"
+        rows.append(
+            (
+                item.name,
+                item.kind,
+                str(item.hash_count),
+                f"{t.min():.1f}-{t.max():.1f}" if video else "-",
+                f"{vpdq.hash_spacing(t):.3g} s" if video and len(t) > 1 else "-",
+                _date(item.added_at),
+                item.source or "-",
+            )
         )
-        for b in rows
-    ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for r in table:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    _table(rows)
+    return 0
+
+
+def _remove(store: banks.BankStore, name: str, item: str | None) -> int:
+    if item is None:
+        bank = store.get_bank(name)
+        store.delete_bank(name)
+        print(f"removed bank {name} ({_count(bank.item_count, 'item')}, {_count(bank.hash_count, 'hash')})")
+    else:
+        store.delete_item(name, item)
+        print(f"removed item {item} from bank {name}")
     return 0

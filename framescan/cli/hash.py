@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
 from framescan import vpdq
@@ -11,6 +12,17 @@ from framescan import vpdq
 NAME = "hash"
 
 log = logging.getLogger(__name__)
+
+
+def seconds_per_hash(text: str) -> float:
+    """argparse type of --seconds-per-hash: a finite number >= 0 (a usage error otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (0 = every frame), got {text!r}")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("-o", "--output", help="write here instead of standard output (.json for JSON)")
     parser.add_argument(
         "--seconds-per-hash",
-        type=float,
+        type=seconds_per_hash,
         default=vpdq.DEFAULT_SECONDS_PER_HASH,
         metavar="S",
         help=f"hash one frame every S seconds; 0 hashes every frame (default {vpdq.DEFAULT_SECONDS_PER_HASH:g})",
@@ -37,9 +49,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seconds_per_hash < 0:
-        print(f"framescan hash: --seconds-per-hash must be >= 0, got {args.seconds_per_hash}", file=sys.stderr)
-        return 2
     hashes = vpdq.hash_video(args.video, seconds_per_hash=args.seconds_per_hash)
     if args.output:
         vpdq.write_hashes(hashes, args.output)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, FramescanError, InputError
+from ..known import BANK_SIGNAL_PREFIX
+from ..known import describe as describe_match
 from ..limits import DEFAULT_LIMITS, Limits
 from ..report import Report
 from .main import EXIT_ALLOW, EXIT_BLOCK, EXIT_ERROR, EXIT_REVIEW
@@ -77,8 +79,8 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--banks",
         metavar="DB",
-        help="hash-bank database for known-content matching (default: $FRAMESCAN_HOME/banks.sqlite or "
-        "~/.framescan/banks.sqlite when it exists)",
+        help="hash-bank database for known-content matching; it must exist (default: $FRAMESCAN_HOME/banks.sqlite, "
+        "else ~/.framescan/banks.sqlite, when it exists)",
     )
     p.add_argument("--no-banks", action="store_true", help="do not match against hash banks")
     p.add_argument(
@@ -182,13 +184,14 @@ def render(report: Report) -> str:
             + ")"
             for s in r["segments"]
         )
-        lines.append(f"  {cat:<10} {r['score']:.2f}  {r['decision']:<6}" + (f" segments: {segs}" if segs else ""))
-    kc = d.get("known_content")
-    for m in (kc or {}).get("matches", []):
-        kind = "video match" if m["video_match"] else "frame matches only"
+        # a category fed by hash banks only has no model score: its decision is the matches'
+        scored = any(not s.startswith(BANK_SIGNAL_PREFIX) for s in r["signals"])
+        score = f"{r['score']:.2f}" if scored else "-"
+        known = "; ".join(describe_match(m) for m in r.get("known_content", []))
         lines.append(
-            f"  known content: {m['item']!r} in bank {m['bank']!r} ({m['category']}, {m['action']}): {kind}, "
-            f"{m['query_match_percent']:.0f}% of hashed frames, closest {m['min_distance']} bits"
+            f"  {cat:<10} {score:<4}  {r['decision']:<6}"
+            + (f" segments: {segs}" if segs else "")
+            + (f"{';' if segs else ''} known content: {known}" if known else "")
         )
     for w in d["warnings"]:
         lines.append(f"  warning: {w}")
