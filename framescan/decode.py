@@ -148,8 +148,6 @@ class FrameDecoder:
         cc = stream.codec_context
         cc.thread_type = "AUTO" if threads > 1 else "SLICE"
         cc.thread_count = max(1, int(threads))
-        if sampler.skip_frame:
-            cc.skip_frame = sampler.skip_frame
         if max_pixels:
             # FFmpeg refuses frames larger than this before allocating them (a later SPS
             # can change the size the header announced).
@@ -198,7 +196,7 @@ class FrameDecoder:
     def _skip_unneeded(self, packet: Any) -> None:
         """Tell the decoder to drop this packet's frame if it is a non-reference frame presented
         before the next instant the sampler can keep (``--fps`` on streams with B-frames)."""
-        if self.sampler.skip_frame is not None or packet.pts is None or not self._time_base:
+        if packet.pts is None or not self._time_base:
             return
         need = self.sampler.next_needed()
         t = float(packet.pts) * self._time_base - (self._start or 0.0)
@@ -426,7 +424,7 @@ class FrameDecoder:
         import av
 
         self.sampler.reset()
-        self._planning = self.sampler.plans and self.sampler.skip_frame is None and self._time_base is not None
+        self._planning = self.sampler.plans and self._time_base is not None
         if self._planning:
             dropped = False
             for group, complete in self._groups():

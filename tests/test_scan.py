@@ -195,8 +195,42 @@ def test_sampling_modes_count_frames(short_flagged: Path) -> None:
         # no B-frames, one group: decoded up to the last sample (3.0 s = frame 45), the rest skipped
         (dict(fps=1), 4, 46),
     ]:
-        cov = Scanner(threads=2, **opts).scan(short_flagged).to_dict()["coverage"]
+        d = Scanner(threads=2, **opts).scan(short_flagged).to_dict()
+        cov = d["coverage"]
         assert (cov["scored_frames"], cov["decoded_frames"]) == (scored, decoded), opts
+        assert d["status"] == "complete", (opts, d["warnings"])
+
+
+KEYFRAME_CODECS = [
+    # (id, write_clip kwargs, file suffix)
+    ("h264", dict(codec="libx264"), ".mp4"),
+    ("hevc", dict(codec="libx265"), ".mp4"),
+    ("vp9", dict(codec="libvpx-vp9", container_format="webm"), ".webm"),
+    ("mjpeg", dict(codec="mjpeg", pix_fmt="yuvj420p", container_format="avi"), ".avi"),
+]
+
+
+@pytest.mark.parametrize("name,kw,suffix", KEYFRAME_CODECS, ids=[c[0] for c in KEYFRAME_CODECS])
+def test_keyframes_mode_scores_keyframes_only_and_reads_the_whole_clip(
+    name: str, kw: dict, suffix: str, tmp_path: Path
+) -> None:
+    """--keyframes scores exactly the stream's keyframes (MJPEG: every frame) and, having read
+    every packet, reports a complete clean clip as complete and allow."""
+    clip = write_clip(tmp_path / f"k{suffix}", width=160, height=120, seconds=3, fps=10, gop=10, **kw)
+    with av.open(str(clip)) as c:
+        flags = [p.is_keyframe for p in c.demux(video=0) if p.size]
+    keyframes = sum(flags)
+    assert (keyframes == 30) if name == "mjpeg" else (2 <= keyframes < 30), flags
+    d = Scanner(threads=2, keyframes=True, banks=False).scan(clip).to_dict()
+    cov = d["coverage"]
+    assert cov["sampled_frames"] == cov["scored_frames"] == cov["decoded_frames"] == keyframes, cov
+    assert (d["status"], d["decision"]) == ("complete", "allow"), (d["warnings"], d["reasons"])
+
+
+def test_keyframes_mode_on_a_clean_15_s_clip_is_complete_and_allowed(clean_clip: Path) -> None:
+    d = Scanner(threads=2, keyframes=True, banks=False).scan(clean_clip).to_dict()
+    assert (d["status"], d["decision"]) == ("complete", "allow"), (d["warnings"], d["reasons"])
+    assert d["coverage"]["decoded_seconds"] == pytest.approx(15.0, abs=0.1)
 
 
 def test_early_exit_stops_at_block(tmp_path: Path) -> None:
