@@ -76,7 +76,8 @@ def _plane_view(plane: Any, width: int, height: int) -> np.ndarray:
 def to_yuv_frame(
     frame: Any, index: int, time: float, reformatter: Any = None, transform: tuple[int, bool] | None = None
 ) -> YuvFrame:
-    """Wrap a decoded PyAV frame as a ``YuvFrame`` (converting its pixel format if needed).
+    """Wrap a decoded PyAV frame as a ``YuvFrame`` (converting its pixel format if needed);
+    ``index`` is its index in the stream (``FrameDecoder._stream_index``).
 
     Pass one ``av.video.reformatter.VideoReformatter`` per stream: it keeps one single-threaded
     conversion context (``frame.reformat`` builds a new multi-threaded one per frame, whose
@@ -89,6 +90,7 @@ def to_yuv_frame(
     # collector): decoders pass the stream's transform, read once from its first frame.
     rotation, mirror = transform if transform is not None else display_transform(frame)
     keyframe = bool(frame.key_frame)
+    pts = None if frame.pts is None else int(frame.pts)
     if fmt not in KERNEL_PIXEL_FORMATS:
         # FFmpeg converts (and, for RGB sources, encodes with the BT.601 limited-range matrix
         # that the kernel then inverts). YUV sources keep their matrix and range.
@@ -118,6 +120,7 @@ def to_yuv_frame(
         color=ColorInfo(matrix, full),
         keyframe=keyframe,
         mirror=mirror,
+        pts=pts,
     )
 
 
@@ -167,6 +170,9 @@ class FrameDecoder:
         self._planning = False
         self._stopped = False
         self._keyframe_times: list[float] = []  # seen while planning, for seeking later
+        # Every demuxed packet's PTS, sorted: a frame's index in the stream is the rank of its
+        # PTS (the decoder may skip frames, so decoded frames cannot be counted for it).
+        self._packet_pts: list[int] = []
         import av
 
         self._reformatter = av.video.reformatter.VideoReformatter()
@@ -192,6 +198,14 @@ class FrameDecoder:
         if frame.duration and self._time_base:
             return min(float(frame.duration) * self._time_base, 2.0 * step, 1.0)
         return min(self._frame_step or 0.0, 1.0)
+
+    def _stream_index(self, frame: Any, counter: int) -> int:
+        """The frame's 0-based index in the stream in presentation order: the rank of its PTS
+        among the packets demuxed (every packet presented before it has been demuxed by the
+        time the decoder outputs it); ``counter`` (frames output so far) without timestamps."""
+        if frame.pts is None or not self._packet_pts:
+            return counter
+        return bisect.bisect_left(self._packet_pts, int(frame.pts))
 
     def _skip_unneeded(self, packet: Any) -> None:
         """Tell the decoder to drop this packet's frame if it is a non-reference frame presented
@@ -233,7 +247,7 @@ class FrameDecoder:
                 st.sampled_frames += 1
                 if self._transform is None:
                     self._transform = display_transform(frame)
-                yield to_yuv_frame(frame, index, t, self._reformatter, self._transform)
+                yield to_yuv_frame(frame, self._stream_index(frame, index), t, self._reformatter, self._transform)
 
     def _packets(self) -> Iterator[Any]:
         """Demuxed packets; a demuxer error or a stop request ends them (recorded in stats)."""
@@ -256,6 +270,8 @@ class FrameDecoder:
                 st.stopped_by, st.error = "error", f"demuxing failed: {ex.strerror or ex}"
                 log.info("demux error: %s", ex)
                 return
+            if packet.size and packet.pts is not None:
+                bisect.insort(self._packet_pts, int(packet.pts))
             yield packet
 
     def _packet_frames(self, packet: Any) -> list[Any] | None:
@@ -410,7 +426,8 @@ class FrameDecoder:
                         while pending and t + 1e-6 >= pending[0]:
                             pending.pop(0)
                         st.sampled_frames += 1
-                        yield to_yuv_frame(frame, st.decoded_frames - 1, t, self._reformatter, self._transform)
+                        index = self._stream_index(frame, st.decoded_frames - 1)
+                        yield to_yuv_frame(frame, index, t, self._reformatter, self._transform)
                 if not pending:
                     break
                 if must_seek(pending[0]):
