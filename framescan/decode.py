@@ -37,23 +37,24 @@ GROUP_MAX_PACKETS = 2000
 
 @dataclass
 class DecodeStats:
-    """What the decoder actually produced (the basis of the report's coverage)."""
+    """What the demuxer read and the decoder produced (the basis of the report's coverage)."""
 
-    decoded_frames: int = 0
+    read_packets: int = 0  # packets demuxed (what frame limits count)
+    decoded_frames: int = 0  # distinct frames decoded (a frame decoded again after a seek counts once)
     sampled_frames: int = 0
     first_time: float | None = None
-    end_time: float | None = None  # time of the last decoded frame + its duration
+    end_time: float | None = None  # time of the last frame read (decoded or skipped) + its duration
     corrupt_packets: int = 0
     corrupt_frames: int = 0
-    skipped_packets: int = 0  # read but not decoded: no sampled frame needed them
     stopped_by: str | None = None  # "error", "limit", "early_exit" or None (reached the end)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def frames_read(self) -> int:
-        """Frames decoded plus packets read and left undecoded (what frame limits count)."""
-        return self.decoded_frames + self.skipped_packets
+    def skipped_packets(self) -> int:
+        """Packets read whose frame was not decoded (no sampled frame needed it), so that
+        ``decoded_frames + skipped_packets + corrupt_packets == read_packets``."""
+        return max(0, self.read_packets - self.decoded_frames - self.corrupt_packets)
 
     @property
     def decoded_seconds(self) -> float:
@@ -173,6 +174,7 @@ class FrameDecoder:
         # Every demuxed packet's PTS, sorted: a frame's index in the stream is the rank of its
         # PTS (the decoder may skip frames, so decoded frames cannot be counted for it).
         self._packet_pts: list[int] = []
+        self._decoded_pts: set[int] = set()  # frames decoded, so that decoding one again is not counted
         import av
 
         self._reformatter = av.video.reformatter.VideoReformatter()
@@ -232,6 +234,8 @@ class FrameDecoder:
             self._last_time = t
             index = st.decoded_frames
             st.decoded_frames += 1
+            if frame.pts is not None:
+                self._decoded_pts.add(int(frame.pts))
             if st.first_time is None:
                 st.first_time = t
             end = t + self._frame_duration(frame, t)
@@ -270,8 +274,10 @@ class FrameDecoder:
                 st.stopped_by, st.error = "error", f"demuxing failed: {ex.strerror or ex}"
                 log.info("demux error: %s", ex)
                 return
-            if packet.size and packet.pts is not None:
-                bisect.insort(self._packet_pts, int(packet.pts))
+            if packet.size:
+                st.read_packets += 1
+                if packet.pts is not None:
+                    bisect.insort(self._packet_pts, int(packet.pts))
             yield packet
 
     def _packet_frames(self, packet: Any) -> list[Any] | None:
@@ -347,7 +353,6 @@ class FrameDecoder:
         st = self.stats
         for i, p in enumerate(group):
             if i > last or (i not in chosen and i not in usable):
-                st.skipped_packets += 1
                 t = times[i]
                 if t is not None:
                     dur = float(p.duration) * self._time_base if (p.duration and self._time_base) else 0.0
@@ -419,7 +424,10 @@ class FrameDecoder:
                 if frames is None:
                     break
                 for frame in frames:
-                    st.decoded_frames += 1
+                    if frame.pts is None or int(frame.pts) not in self._decoded_pts:
+                        st.decoded_frames += 1
+                        if frame.pts is not None:
+                            self._decoded_pts.add(int(frame.pts))
                     t = self._time_of(frame)
                     position = t
                     if pending and t + 1e-6 >= pending[0]:

@@ -331,7 +331,7 @@ class Scanner:
         q: queue.Queue[Any] = queue.Queue(maxsize=max(2, min(ahead, QUEUE_BYTES // frame_bytes)))
 
         def check(t: float, st: DecodeStats, width: int, height: int) -> None:
-            limits.check_progress(t, st.frames_read, name)
+            limits.check_progress(t, st.read_packets, name)
             if width != info.width or height != info.height:
                 limits.check_header(width, height, 0, name)
 
@@ -509,6 +509,8 @@ class Scanner:
         st = decoder.stats
         if stopped_at is not None:
             st.stopped_by = "early_exit"
+        # a segment still showing at the last scored frame ends where what is known ends
+        agg.finish(stopped_at if stopped_at is not None else st.end_time or 0.0)
         timings.update(stage)
         if rotation:
             info = info.with_rotation(*rotation[0])
@@ -759,6 +761,7 @@ class Scanner:
                 partial = True
                 warnings.append(f"decoded {st.decoded_seconds:.2f} s of the {claimed:.2f} s the header claims")
         coverage = Coverage(
+            read_packets=st.read_packets,
             decoded_frames=st.decoded_frames,
             decoded_seconds=st.decoded_seconds,
             sampled_frames=st.sampled_frames,

@@ -23,8 +23,9 @@ SCHEMA = "framescan.report/1"
 
 @dataclass
 class Coverage:
-    """How much of the clip was actually decoded, against what the header claims."""
+    """How much of the clip was actually read and decoded, against what the header claims."""
 
+    read_packets: int
     decoded_frames: int
     decoded_seconds: float
     sampled_frames: int
