@@ -4,8 +4,11 @@
 in presentation order, then ask for the per-category results.
 
 A frame *hits* a category when its score reaches the policy's ``review`` threshold. Hits
-less than ``policy.max_gap`` seconds apart form one segment; ``start`` and ``end`` are the
-timestamps of the first and last hitting frames, ``peak`` the highest score in it.
+less than ``policy.max_gap`` seconds apart form one segment: ``start`` is the time of its first
+hitting frame, ``last_hit`` of its last, ``end`` the time of the first scored frame after the last
+hit that does not hit (the content was gone by then; under fixed-rate sampling the last hit plus
+the sampling interval), or the end given to ``finish`` when no scored frame follows; ``peak`` is
+the highest score in it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ EVIDENCE_PER_CLIP = 50
 class Segment:
     category: str
     start: float
-    end: float
+    end: float  # the first scored frame after last_hit that does not hit (ClipAggregator.finish)
+    last_hit: float
     peak: float
     peak_time: float
     frames: int = 1
@@ -35,6 +39,7 @@ class Segment:
             "category": self.category,
             "start": round(self.start, 3),
             "end": round(self.end, 3),
+            "last_hit": round(self.last_hit, 3),
             "peak": round(self.peak, 4),
             "peak_time": round(self.peak_time, 3),
             "frames": self.frames,
@@ -82,6 +87,7 @@ class ClipAggregator:
     def reset(self) -> None:
         self.results = {c: CategoryResult(c, list(s)) for c, s in self.signals.items()}
         self.frames = 0
+        self._open: dict[str, Segment] = {}  # per category: the segment no non-hit frame has ended yet
         self._top: list[Evidence] = []
         #: context labels (e.g. people): "model:label" -> {max_count, frames, first_time, peak_time}
         self.context: dict[str, dict[str, float | int]] = {}
@@ -104,22 +110,34 @@ class ClipAggregator:
                 res.score, res.peak_time = score, frame.time
             rule = self.policy.rule(cat)
             if score < rule.review:
+                ended = self._open.pop(cat, None)
+                if ended is not None:
+                    ended.end = frame.time
                 continue
             res.hit_frames += 1
             if score >= rule.block:
                 res.block_frames += 1
             ev = [e for e in frame.evidence if e.category == cat]
             seg = res.segments[-1] if res.segments else None
-            if seg is not None and frame.time - seg.end <= self.policy.max_gap:
-                seg.end = frame.time
+            if seg is not None and frame.time - seg.last_hit <= self.policy.max_gap:
+                seg.end = seg.last_hit = frame.time
                 seg.frames += 1
                 if score > seg.peak:
                     seg.peak, seg.peak_time = score, frame.time
                 seg.evidence = sorted(seg.evidence + ev, key=lambda e: -e.weighted)[:EVIDENCE_PER_SEGMENT]
             else:
                 ev = sorted(ev, key=lambda e: -e.weighted)[:EVIDENCE_PER_SEGMENT]
-                res.segments.append(Segment(cat, frame.time, frame.time, score, frame.time, 1, ev))
+                seg = Segment(cat, frame.time, frame.time, frame.time, score, frame.time, 1, ev)
+                res.segments.append(seg)
+            self._open[cat] = seg
             res.decision = self.policy.decision_for(cat, res.score, res.block_frames)
+
+    def finish(self, end: float) -> None:
+        """Close the segments whose last scored frame was a hit: they end at ``end`` (the end of
+        what was read, or where an early exit stopped). Call once all frames are in."""
+        for seg in self._open.values():
+            seg.end = max(end, seg.last_hit)
+        self._open.clear()
 
     def decision(self) -> str:
         """The clip decision so far: the most severe category decision."""

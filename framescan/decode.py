@@ -37,23 +37,24 @@ GROUP_MAX_PACKETS = 2000
 
 @dataclass
 class DecodeStats:
-    """What the decoder actually produced (the basis of the report's coverage)."""
+    """What the demuxer read and the decoder produced (the basis of the report's coverage)."""
 
-    decoded_frames: int = 0
+    read_packets: int = 0  # packets demuxed (what frame limits count)
+    decoded_frames: int = 0  # distinct frames decoded (a frame decoded again after a seek counts once)
     sampled_frames: int = 0
     first_time: float | None = None
-    end_time: float | None = None  # time of the last decoded frame + its duration
+    end_time: float | None = None  # time of the last frame read (decoded or skipped) + its duration
     corrupt_packets: int = 0
     corrupt_frames: int = 0
-    skipped_packets: int = 0  # read but not decoded: no sampled frame needed them
     stopped_by: str | None = None  # "error", "limit", "early_exit" or None (reached the end)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def frames_read(self) -> int:
-        """Frames decoded plus packets read and left undecoded (what frame limits count)."""
-        return self.decoded_frames + self.skipped_packets
+    def skipped_packets(self) -> int:
+        """Packets read whose frame was not decoded (no sampled frame needed it), so that
+        ``decoded_frames + skipped_packets + corrupt_packets == read_packets``."""
+        return max(0, self.read_packets - self.decoded_frames - self.corrupt_packets)
 
     @property
     def decoded_seconds(self) -> float:
@@ -76,7 +77,8 @@ def _plane_view(plane: Any, width: int, height: int) -> np.ndarray:
 def to_yuv_frame(
     frame: Any, index: int, time: float, reformatter: Any = None, transform: tuple[int, bool] | None = None
 ) -> YuvFrame:
-    """Wrap a decoded PyAV frame as a ``YuvFrame`` (converting its pixel format if needed).
+    """Wrap a decoded PyAV frame as a ``YuvFrame`` (converting its pixel format if needed);
+    ``index`` is its index in the stream (``FrameDecoder._stream_index``).
 
     Pass one ``av.video.reformatter.VideoReformatter`` per stream: it keeps one single-threaded
     conversion context (``frame.reformat`` builds a new multi-threaded one per frame, whose
@@ -89,6 +91,7 @@ def to_yuv_frame(
     # collector): decoders pass the stream's transform, read once from its first frame.
     rotation, mirror = transform if transform is not None else display_transform(frame)
     keyframe = bool(frame.key_frame)
+    pts = None if frame.pts is None else int(frame.pts)
     if fmt not in KERNEL_PIXEL_FORMATS:
         # FFmpeg converts (and, for RGB sources, encodes with the BT.601 limited-range matrix
         # that the kernel then inverts). YUV sources keep their matrix and range.
@@ -118,6 +121,7 @@ def to_yuv_frame(
         color=ColorInfo(matrix, full),
         keyframe=keyframe,
         mirror=mirror,
+        pts=pts,
     )
 
 
@@ -148,8 +152,6 @@ class FrameDecoder:
         cc = stream.codec_context
         cc.thread_type = "AUTO" if threads > 1 else "SLICE"
         cc.thread_count = max(1, int(threads))
-        if sampler.skip_frame:
-            cc.skip_frame = sampler.skip_frame
         if max_pixels:
             # FFmpeg refuses frames larger than this before allocating them (a later SPS
             # can change the size the header announced).
@@ -169,6 +171,10 @@ class FrameDecoder:
         self._planning = False
         self._stopped = False
         self._keyframe_times: list[float] = []  # seen while planning, for seeking later
+        # Every demuxed packet's PTS, sorted: a frame's index in the stream is the rank of its
+        # PTS (the decoder may skip frames, so decoded frames cannot be counted for it).
+        self._packet_pts: list[int] = []
+        self._decoded_pts: set[int] = set()  # frames decoded, so that decoding one again is not counted
         import av
 
         self._reformatter = av.video.reformatter.VideoReformatter()
@@ -195,10 +201,18 @@ class FrameDecoder:
             return min(float(frame.duration) * self._time_base, 2.0 * step, 1.0)
         return min(self._frame_step or 0.0, 1.0)
 
+    def _stream_index(self, frame: Any, counter: int) -> int:
+        """The frame's 0-based index in the stream in presentation order: the rank of its PTS
+        among the packets demuxed (every packet presented before it has been demuxed by the
+        time the decoder outputs it); ``counter`` (frames output so far) without timestamps."""
+        if frame.pts is None or not self._packet_pts:
+            return counter
+        return bisect.bisect_left(self._packet_pts, int(frame.pts))
+
     def _skip_unneeded(self, packet: Any) -> None:
         """Tell the decoder to drop this packet's frame if it is a non-reference frame presented
         before the next instant the sampler can keep (``--fps`` on streams with B-frames)."""
-        if self.sampler.skip_frame is not None or packet.pts is None or not self._time_base:
+        if packet.pts is None or not self._time_base:
             return
         need = self.sampler.next_needed()
         t = float(packet.pts) * self._time_base - (self._start or 0.0)
@@ -220,6 +234,8 @@ class FrameDecoder:
             self._last_time = t
             index = st.decoded_frames
             st.decoded_frames += 1
+            if frame.pts is not None:
+                self._decoded_pts.add(int(frame.pts))
             if st.first_time is None:
                 st.first_time = t
             end = t + self._frame_duration(frame, t)
@@ -235,7 +251,7 @@ class FrameDecoder:
                 st.sampled_frames += 1
                 if self._transform is None:
                     self._transform = display_transform(frame)
-                yield to_yuv_frame(frame, index, t, self._reformatter, self._transform)
+                yield to_yuv_frame(frame, self._stream_index(frame, index), t, self._reformatter, self._transform)
 
     def _packets(self) -> Iterator[Any]:
         """Demuxed packets; a demuxer error or a stop request ends them (recorded in stats)."""
@@ -258,6 +274,10 @@ class FrameDecoder:
                 st.stopped_by, st.error = "error", f"demuxing failed: {ex.strerror or ex}"
                 log.info("demux error: %s", ex)
                 return
+            if packet.size:
+                st.read_packets += 1
+                if packet.pts is not None:
+                    bisect.insort(self._packet_pts, int(packet.pts))
             yield packet
 
     def _packet_frames(self, packet: Any) -> list[Any] | None:
@@ -333,7 +353,6 @@ class FrameDecoder:
         st = self.stats
         for i, p in enumerate(group):
             if i > last or (i not in chosen and i not in usable):
-                st.skipped_packets += 1
                 t = times[i]
                 if t is not None:
                     dur = float(p.duration) * self._time_base if (p.duration and self._time_base) else 0.0
@@ -405,14 +424,18 @@ class FrameDecoder:
                 if frames is None:
                     break
                 for frame in frames:
-                    st.decoded_frames += 1
+                    if frame.pts is None or int(frame.pts) not in self._decoded_pts:
+                        st.decoded_frames += 1
+                        if frame.pts is not None:
+                            self._decoded_pts.add(int(frame.pts))
                     t = self._time_of(frame)
                     position = t
                     if pending and t + 1e-6 >= pending[0]:
                         while pending and t + 1e-6 >= pending[0]:
                             pending.pop(0)
                         st.sampled_frames += 1
-                        yield to_yuv_frame(frame, st.decoded_frames - 1, t, self._reformatter, self._transform)
+                        index = self._stream_index(frame, st.decoded_frames - 1)
+                        yield to_yuv_frame(frame, index, t, self._reformatter, self._transform)
                 if not pending:
                     break
                 if must_seek(pending[0]):
@@ -426,7 +449,7 @@ class FrameDecoder:
         import av
 
         self.sampler.reset()
-        self._planning = self.sampler.plans and self.sampler.skip_frame is None and self._time_base is not None
+        self._planning = self.sampler.plans and self._time_base is not None
         if self._planning:
             dropped = False
             for group, complete in self._groups():

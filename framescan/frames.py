@@ -38,12 +38,14 @@ class YuvFrame:
     Attributes:
         y: luma plane, shape ``(height, width)`` (a strided view when the decoder pads lines).
         u, v: chroma planes, shape ``((height + 1) // 2, (width + 1) // 2)``.
-        index: position of the frame in decode order among all decoded frames (0-based).
+        index: the frame's index in the stream, 0-based, in presentation order (the same
+            whichever frames were sampled or decoded).
         time: presentation time in seconds from the stream start (from PTS).
         rotation: degrees counter-clockwise the frame must be rotated for display (0, 90, 180, -90).
         color: matrix and range for YUV -> RGB.
         keyframe: whether the decoder flagged it as a keyframe.
         mirror: whether the display flips it left-right after the rotation (display matrix).
+        pts: presentation timestamp in the stream's time base (None if the container gives none).
     """
 
     y: np.ndarray
@@ -55,6 +57,7 @@ class YuvFrame:
     color: ColorInfo = field(default_factory=ColorInfo)
     keyframe: bool = False
     mirror: bool = False
+    pts: int | None = None
 
     def __post_init__(self) -> None:
         h, w = self.y.shape
@@ -83,7 +86,7 @@ class YuvFrame:
 
     def __repr__(self) -> str:
         return (
-            f"YuvFrame(index={self.index}, time={self.time:.3f}, size={self.width}x{self.height}, "
+            f"YuvFrame(index={self.index}, pts={self.pts}, time={self.time:.3f}, size={self.width}x{self.height}, "
             f"rotation={self.rotation}, mirror={self.mirror}, color={self.color})"
         )
 

@@ -303,9 +303,10 @@ def find_terms(lines: Sequence[TextLine], lexicon: Lexicon) -> list[TextHit]:
     return hits
 
 
-def evidence(hits: Sequence[TextHit], frame_index: int, time: float) -> list[Evidence]:
+def evidence(hits: Sequence[TextHit], frame_index: int, time: float, pts: int | None = None) -> list[Evidence]:
     """Evidence items for ``FrameScore.add``: label ``<list>:<term>``, weighted = OCR score x term weight,
-    ``text`` the matched span as read."""
+    ``text`` the matched span as read; ``frame_index``, ``time`` and ``pts`` are the frame's
+    (``YuvFrame``)."""
     return [
         Evidence(
             time=time,
@@ -317,6 +318,7 @@ def evidence(hits: Sequence[TextHit], frame_index: int, time: float) -> list[Evi
             weighted=h.score * h.match.weight,
             box=h.box,
             text=h.text,
+            pts=pts,
         )
         for h in hits
     ]

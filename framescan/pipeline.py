@@ -332,7 +332,7 @@ class Scanner:
         q: queue.Queue[Any] = queue.Queue(maxsize=max(2, min(ahead, QUEUE_BYTES // frame_bytes)))
 
         def check(t: float, st: DecodeStats, width: int, height: int) -> None:
-            limits.check_progress(t, st.frames_read, name)
+            limits.check_progress(t, st.read_packets, name)
             if width != info.width or height != info.height:
                 limits.check_header(width, height, 0, name)
 
@@ -386,10 +386,10 @@ class Scanner:
             bufs: list[np.ndarray] | None = None
             views: list[np.ndarray] = []  # bufs' tensors shaped for this batch's frames
             views_for = (0, 0)  # the upright frame size they were shaped for
-            # (index, time) only: the decoded frame is released as soon as it is preprocessed,
+            # (index, time, pts) only: the decoded frame is released as soon as it is preprocessed,
             # so the decoder's buffer pool does not grow with the batches in flight. A
             # near-duplicate frame has no geometries: it reuses the last scored frame's result.
-            items: list[tuple[tuple[int, float], list[Geometry | None] | None]] = []
+            items: list[tuple[tuple[int, float, int | None], list[Geometry | None] | None]] = []
             slot = 0
             model_slots = [0] * len(self._models)
             try:
@@ -436,7 +436,7 @@ class Scanner:
                         known.add(frame)
                     if read_text is not None:
                         read_text(frame)
-                    items.append(((frame.index, frame.time), geos))
+                    items.append(((frame.index, frame.time, frame.pts), geos))
                     del frame, item
                     if slot == self.batch_size or len(items) >= 4 * self.batch_size:
                         if not put(batches, (bufs, views, items)):
@@ -449,17 +449,19 @@ class Scanner:
         scored: list[FrameScore] = []  # every frame's score, kept when frames can be added later
         keep_scores = isinstance(sampler, AdaptiveSampler)
 
-        def infer(bufs: list[np.ndarray], items: list[tuple[tuple[int, float], list[Geometry | None] | None]]) -> None:
+        def infer(
+            bufs: list[np.ndarray], items: list[tuple[tuple[int, float, int | None], list[Geometry | None] | None]]
+        ) -> None:
             fresh = [(key, g) for key, g in items if g is not None]
-            scores = [FrameScore(index, t) for (index, t), _ in fresh]
+            scores = [FrameScore(index, t, pts=pts) for (index, t, pts), _ in fresh]
             self._run_models(bufs, [g for _, g in fresh], scores, stage)  # type: ignore[misc]
             t0 = time.perf_counter()
             it = iter(scores)
-            for (index, t), g in items:
+            for (index, t, pts), g in items:
                 if g is not None:
                     fs = next(it)
                 else:  # near-duplicate: the last scored frame's result, at this frame's time
-                    fs = _reuse(last_scored[0], index, t)
+                    fs = _reuse(last_scored[0], index, t, pts)
                     counts["reused"] += 1
                 last_scored[:] = [fs]
                 for ev in text_evidence.pop(index, ()):
@@ -508,6 +510,8 @@ class Scanner:
         st = decoder.stats
         if stopped_at is not None:
             st.stopped_by = "early_exit"
+        # a segment still showing at the last scored frame ends where what is known ends
+        agg.finish(stopped_at if stopped_at is not None else st.end_time or 0.0)
         timings.update(stage)
         if rotation:
             info = info.with_rotation(*rotation[0])
@@ -542,10 +546,10 @@ class Scanner:
             t0 = time.perf_counter()
             if gate.should_read(frame, frame.time):
                 counts["ocr"] += 1
-                last[:] = evidence(find_terms(reader.read_frame(frame), lexicon), frame.index, frame.time)
+                last[:] = evidence(find_terms(reader.read_frame(frame), lexicon), frame.index, frame.time, frame.pts)
                 found = list(last)
             else:
-                found = [e.carried_to(frame.index, frame.time) for e in last]
+                found = [e.carried_to(frame.index, frame.time, frame.pts) for e in last]
             if found:
                 out[frame.index] = found
             stage["ocr"] = stage.get("ocr", 0.0) + time.perf_counter() - t0
@@ -696,7 +700,7 @@ class Scanner:
             for k, f in enumerate(frames)
         ]
         stage["preprocess"] += time.perf_counter() - t0
-        scores = [FrameScore(f.index, f.time) for f in frames]
+        scores = [FrameScore(f.index, f.time, pts=f.pts) for f in frames]
         self._run_models(views, geos, scores, stage)  # type: ignore[arg-type]
         out.extend(scores)
         return scores
@@ -758,6 +762,7 @@ class Scanner:
                 partial = True
                 warnings.append(f"decoded {st.decoded_seconds:.2f} s of the {claimed:.2f} s the header claims")
         coverage = Coverage(
+            read_packets=st.read_packets,
             decoded_frames=st.decoded_frames,
             decoded_seconds=st.decoded_seconds,
             sampled_frames=st.sampled_frames,
@@ -838,12 +843,13 @@ def scan(source: SourceLike, *, name: str | None = None, **options: Any) -> Repo
     return _default[key].scan(source, name=name)
 
 
-def _reuse(fs: FrameScore, index: int, t: float) -> FrameScore:
-    """A near-duplicate frame's score: ``fs``'s result, at this frame's index and time."""
+def _reuse(fs: FrameScore, index: int, t: float, pts: int | None) -> FrameScore:
+    """A near-duplicate frame's score: ``fs``'s result, at this frame's index, time and pts."""
     return FrameScore(
         index,
         t,
         dict(fs.scores),
-        [e.carried_to(index, t) for e in fs.evidence],
+        [e.carried_to(index, t, pts) for e in fs.evidence],
         dict(fs.context),
+        pts,
     )

@@ -34,8 +34,9 @@ VALIDATE_ENV = "FRAMESCAN_VALIDATE_REPORTS"
 
 @dataclass
 class Coverage:
-    """How much of the clip was actually decoded, against what the header claims."""
+    """How much of the clip was actually read and decoded, against what the header claims."""
 
+    read_packets: int
     decoded_frames: int
     decoded_seconds: float
     sampled_frames: int

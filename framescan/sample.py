@@ -36,10 +36,6 @@ class PacketInfo:
 class Sampler(ABC):
     """Decides, frame by frame, which decoded frames to score."""
 
-    #: Value for PyAV's ``codec_context.skip_frame`` (``"NONKEY"`` makes the decoder skip
-    #: everything but keyframes), or ``None`` to decode every frame.
-    skip_frame: str | None = None
-
     #: Whether ``plan`` chooses a group's frames from its packets (the decoder then decodes
     #: only what they need); otherwise frames are chosen one by one with ``keep``.
     plans: bool = False
@@ -213,12 +209,18 @@ class EverySampler(Sampler):
 
 
 class KeyframeSampler(Sampler):
-    """Keep keyframes only; the decoder is told to skip every other frame."""
+    """Keep keyframes only, chosen from the packets' keyframe flags: the decoder decodes each
+    group's keyframe and reads the rest of the group without decoding it (every packet is still
+    read, so the whole clip is covered). Without timestamps to plan on, every frame is decoded
+    and the keyframes kept."""
 
-    skip_frame = "NONKEY"
+    plans = True
 
     def keep(self, index: int, time: float, keyframe: bool) -> bool:
-        return True
+        return keyframe
+
+    def plan(self, packets: Sequence[PacketInfo]) -> list[int]:
+        return [i for i, p in enumerate(packets) if p.keyframe]
 
     def describe(self) -> dict[str, object]:
         return {"mode": "keyframes"}

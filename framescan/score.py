@@ -30,16 +30,18 @@ class Evidence:
     box: tuple[float, float, float, float] | None = None  # x1, y1, x2, y2 in upright frame pixels
     reused: bool = False  # a near-duplicate frame given the last scored frame's result
     text: str | None = None  # on-screen text: the text as read that the term matched
+    pts: int | None = None  # the frame's presentation timestamp (stream time base); None if the container gives none
 
-    def carried_to(self, frame_index: int, time: float) -> Evidence:
+    def carried_to(self, frame_index: int, time: float, pts: int | None) -> Evidence:
         """This evidence on another frame that shows the same thing (a near-duplicate frame, or a
-        frame whose on-screen text did not change): same result, that frame's index and time."""
-        return dataclasses.replace(self, time=time, frame_index=frame_index, reused=True)
+        frame whose on-screen text did not change): same result, that frame's index, time and pts."""
+        return dataclasses.replace(self, time=time, frame_index=frame_index, pts=pts, reused=True)
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {
             "time": round(self.time, 3),
             "frame_index": self.frame_index,
+            "pts": self.pts,
             "model": self.model,
             "label": self.label,
             "category": self.category,
@@ -57,13 +59,15 @@ class Evidence:
 
 @dataclass
 class FrameScore:
-    """Scores of one sampled frame: per-category maximum and all contributing evidence."""
+    """Scores of one sampled frame: per-category maximum and all contributing evidence.
+    ``index`` and ``pts`` are the frame's (``YuvFrame.index``, ``YuvFrame.pts``)."""
 
     index: int
     time: float
     scores: dict[str, float] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
     context: dict[str, int] = field(default_factory=dict)  # "model:label" -> detections on this frame
+    pts: int | None = None
 
     def add(self, ev: Evidence) -> None:
         self.evidence.append(ev)
@@ -109,6 +113,7 @@ class LabelMap:
                 Evidence(
                     time=frame.time,
                     frame_index=frame.index,
+                    pts=frame.pts,
                     model=self.model,
                     label=self.names[cid],
                     category=self.category[cid],  # type: ignore[arg-type]

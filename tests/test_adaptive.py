@@ -89,6 +89,8 @@ def test_adaptive_never_misses_a_segment_that_2fps_finds(
         assert cov["scored_frames"] < fixed["coverage"]["scored_frames"], "adaptive scored no fewer frames"
         assert cov["decoded_frames"] < fixed["coverage"]["decoded_frames"]
     assert cov["refined_frames"] is not None and adaptive["sampling"]["mode"] == "adaptive"
+    # frames decoded again by the refinement pass count once: every packet read is decoded or skipped
+    assert cov["decoded_frames"] + cov["skipped_packets"] == cov["read_packets"] == cov["claimed_frames"], cov
 
 
 def test_adaptive_allows_a_clean_clip_with_few_frames(tmp_path: Path, scanners: tuple[Scanner, Scanner]) -> None:

@@ -27,11 +27,30 @@ def run(scores: list[tuple[float, float]], policy: Policy = DEFAULT_POLICY) -> C
 
 
 def test_hits_merge_across_small_gaps_and_split_on_large() -> None:
+    """A segment ends at the first scored frame after its last hit that does not hit (the
+    content was gone by then), not at the last hit."""
     agg = run([(0, 0.0), (0.5, 0.7), (1.0, 0.1), (1.5, 0.8), (2.0, 0.0), (5.0, 0.5), (9.0, 0.0)])
+    agg.finish(10.0)
     segs = agg.results["sexual"].segments
-    assert [(s.start, s.end, s.frames) for s in segs] == [(0.5, 1.5, 2), (5.0, 5.0, 1)]
+    assert [(s.start, s.last_hit, s.end, s.frames) for s in segs] == [(0.5, 1.5, 2.0, 2), (5.0, 5.0, 9.0, 1)]
     assert segs[0].peak == 0.8 and segs[0].peak_time == 1.5
     assert agg.results["sexual"].score == 0.8 and agg.decision() == "block"
+    assert segs[0].to_dict()["last_hit"] == 1.5 and segs[0].to_dict()["end"] == 2.0
+
+
+def test_a_segment_still_showing_at_the_last_frame_ends_where_finish_says() -> None:
+    """Content 6-8 s at 2 fps: hits 6.0-7.5, ends at 8.0; one still hitting at the last scored
+    frame ends at the end given to finish (the end of what was read, or the early exit)."""
+    grid = [(k / 2, 0.7 if 6.0 <= k / 2 < 8.0 else 0.0) for k in range(30)]
+    agg = run(grid)
+    agg.finish(15.0)
+    assert [(s.start, s.last_hit, s.end) for s in agg.results["sexual"].segments] == [(6.0, 7.5, 8.0)]
+    agg = run(grid[:15])  # stopped at 7.0 s
+    agg.finish(7.0)
+    assert [(s.start, s.last_hit, s.end) for s in agg.results["sexual"].segments] == [(6.0, 7.0, 7.0)]
+    agg = run([(0.0, 0.0), (14.5, 0.7)])
+    agg.finish(15.0)
+    assert [(s.start, s.last_hit, s.end) for s in agg.results["sexual"].segments] == [(14.5, 14.5, 15.0)]
 
 
 @pytest.mark.parametrize(

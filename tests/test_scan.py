@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -27,6 +30,8 @@ def test_flagged_clip_has_a_sexual_segment_at_6_to_8_s(flagged_clip: Path, scann
     assert d["status"] == "complete"
     segs = d["categories"]["sexual"]["segments"]
     assert segs, "no sexual segment found"
+    # at 2 fps the last hit is 7.5 s; the segment ends at the next frame scored (8.0 s: gone)
+    assert [(s["start"], s["last_hit"], s["end"]) for s in segs] == [(6.0, 7.5, 8.0)], segs
     assert all(_overlaps(s, 6.0, 8.0) for s in segs), f"sexual segments outside 6-8 s: {segs}"
     assert any(_overlaps(s, 6.0, 8.0) for s in segs)
     assert d["decision"] != "allow"
@@ -195,8 +200,42 @@ def test_sampling_modes_count_frames(short_flagged: Path) -> None:
         # no B-frames, one group: decoded up to the last sample (3.0 s = frame 45), the rest skipped
         (dict(fps=1), 4, 46),
     ]:
-        cov = Scanner(threads=2, **opts).scan(short_flagged).to_dict()["coverage"]
+        d = Scanner(threads=2, **opts).scan(short_flagged).to_dict()
+        cov = d["coverage"]
         assert (cov["scored_frames"], cov["decoded_frames"]) == (scored, decoded), opts
+        assert d["status"] == "complete", (opts, d["warnings"])
+
+
+KEYFRAME_CODECS = [
+    # (id, write_clip kwargs, file suffix)
+    ("h264", dict(codec="libx264"), ".mp4"),
+    ("hevc", dict(codec="libx265"), ".mp4"),
+    ("vp9", dict(codec="libvpx-vp9", container_format="webm"), ".webm"),
+    ("mjpeg", dict(codec="mjpeg", pix_fmt="yuvj420p", container_format="avi"), ".avi"),
+]
+
+
+@pytest.mark.parametrize("name,kw,suffix", KEYFRAME_CODECS, ids=[c[0] for c in KEYFRAME_CODECS])
+def test_keyframes_mode_scores_keyframes_only_and_reads_the_whole_clip(
+    name: str, kw: dict, suffix: str, tmp_path: Path
+) -> None:
+    """--keyframes scores exactly the stream's keyframes (MJPEG: every frame) and, having read
+    every packet, reports a complete clean clip as complete and allow."""
+    clip = write_clip(tmp_path / f"k{suffix}", width=160, height=120, seconds=3, fps=10, gop=10, **kw)
+    with av.open(str(clip)) as c:
+        flags = [p.is_keyframe for p in c.demux(video=0) if p.size]
+    keyframes = sum(flags)
+    assert (keyframes == 30) if name == "mjpeg" else (2 <= keyframes < 30), flags
+    d = Scanner(threads=2, keyframes=True, banks=False).scan(clip).to_dict()
+    cov = d["coverage"]
+    assert cov["sampled_frames"] == cov["scored_frames"] == cov["decoded_frames"] == keyframes, cov
+    assert (d["status"], d["decision"]) == ("complete", "allow"), (d["warnings"], d["reasons"])
+
+
+def test_keyframes_mode_on_a_clean_15_s_clip_is_complete_and_allowed(clean_clip: Path) -> None:
+    d = Scanner(threads=2, keyframes=True, banks=False).scan(clean_clip).to_dict()
+    assert (d["status"], d["decision"]) == ("complete", "allow"), (d["warnings"], d["reasons"])
+    assert d["coverage"]["decoded_seconds"] == pytest.approx(15.0, abs=0.1)
 
 
 def test_early_exit_stops_at_block(tmp_path: Path) -> None:
@@ -208,6 +247,38 @@ def test_early_exit_stops_at_block(tmp_path: Path) -> None:
     assert cov["stopped_early"] and cov["stopped_at"] < 4.0
     assert cov["decoded_frames"] < full["coverage"]["decoded_frames"]
     assert early["status"] == "complete"
+
+
+def test_cli_coverage_line_says_what_was_read_and_never_complete_beside_stopped_early(
+    short_flagged: Path, tmp_path: Path
+) -> None:
+    """The verdict's coverage line: packets read against the claimed frames, how many were
+    decoded, and, after an early exit, where it stopped instead of "complete"."""
+    clean = write_clip(tmp_path / "clean.mp4", width=160, height=120, seconds=2, fps=10)
+    out = tmp_path / "reports.json"
+    p = subprocess.run(
+        [sys.executable, "-m", "framescan", "scan", str(short_flagged), str(clean), "--early-exit", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 20, p.stderr
+    flagged, clean_d = json.loads(out.read_text())
+    lines = p.stdout.splitlines()
+    stopped = flagged["coverage"]
+    assert stopped["stopped_early"] and not clean_d["coverage"]["stopped_early"]
+    assert lines[1] == (
+        f"  stopped early at {stopped['stopped_at']:.2f} s, {stopped['stopped_reason']}: "
+        f"read {stopped['read_packets']}/60 frames ({stopped['decoded_frames']} decoded), "
+        f"{stopped['decoded_seconds']:.1f}/4.0 s; scored {stopped['scored_frames']} frames (2 fps)"
+    ), p.stdout
+    i = lines.index(f"{clean}: ALLOW")
+    assert not any("complete" in line for line in lines[:i])
+    cov = clean_d["coverage"]
+    assert (
+        lines[i + 1]
+        == f"  complete: read 20/20 frames ({cov['decoded_frames']} decoded), 2.0/2.0 s; scored 4 frames (2 fps)"
+    )
 
 
 def test_truncated_clip_is_partial_and_never_allow(tmp_path: Path, scanner: Scanner) -> None:

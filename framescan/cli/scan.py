@@ -166,14 +166,16 @@ def render(report: Report) -> str:
     cov = d["coverage"]
     claimed_f = cov["claimed_frames"] if cov["claimed_frames"] is not None else "?"
     claimed_s = f"{cov['claimed_seconds']:.1f}" if cov["claimed_seconds"] is not None else "?"
+    state = d["status"]
+    if cov["stopped_early"]:  # not "complete": the rest of the clip was not read, on purpose
+        stopped = f"stopped early at {cov['stopped_at']:.2f} s, {cov['stopped_reason']}"
+        state = f"partial, {stopped}" if state == "partial" else stopped
     lines = [
         f"{d['source']}: {d['decision'].upper()}",
-        f"  {d['status']}: decoded {cov['decoded_frames']}/{claimed_f} frames, "
+        f"  {state}: read {cov['read_packets']}/{claimed_f} frames ({cov['decoded_frames']} decoded), "
         f"{cov['decoded_seconds']:.1f}/{claimed_s} s; scored {cov['scored_frames']} frames "
         f"({_describe_sampling(d['sampling'])})",
     ]
-    if cov["stopped_early"]:
-        lines.append(f"  stopped early at {cov['stopped_at']:.2f} s: {cov['stopped_reason']}")
     for cat, r in d["categories"].items():
         if not r["signals"]:
             lines.append(f"  {cat:<10} -      no signal configured")
