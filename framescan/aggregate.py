@@ -34,7 +34,9 @@ class Segment:
     frames: int = 1
     evidence: list[Evidence] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self, evidence_index: dict[str, int]) -> dict[str, object]:
+        """``evidence_index``: the report's evidence list, item key (``Evidence.key``) -> index;
+        the segment refers to its evidence by index instead of copying it."""
         return {
             "category": self.category,
             "start": round(self.start, 3),
@@ -43,7 +45,7 @@ class Segment:
             "peak": round(self.peak, 4),
             "peak_time": round(self.peak_time, 3),
             "frames": self.frames,
-            "evidence": [e.to_dict() for e in self.evidence],
+            "evidence": [evidence_index[e.key()] for e in self.evidence],
         }
 
 
@@ -59,7 +61,7 @@ class CategoryResult:
     decision: str = "allow"
     known_content: list[dict[str, object]] = field(default_factory=list)  # bank matches (framescan.known)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self, evidence_index: dict[str, int]) -> dict[str, object]:
         d: dict[str, object] = {"signals": self.signals}
         if not self.signals:
             d.update(score=None, decision=None, note="no signal configured for this category: not scanned")
@@ -70,7 +72,7 @@ class CategoryResult:
             hit_frames=self.hit_frames,
             block_frames=self.block_frames,
             decision=self.decision,
-            segments=[s.to_dict() for s in self.segments],
+            segments=[s.to_dict(evidence_index) for s in self.segments],
             known_content=self.known_content,
         )
         return d

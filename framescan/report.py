@@ -99,13 +99,21 @@ class Report:
 
     @property
     def segments(self) -> list[dict[str, Any]]:
-        if self._raw is not None:
-            return list(self._raw.get("segments", []))
-        return [s.to_dict() for r in self.categories.values() for s in r.segments]
+        return list(self.to_dict()["segments"])
+
+    def _evidence_list(self) -> tuple[list[Evidence], dict[str, int]]:
+        """Every evidence item of the report once: the clip's strongest and every segment's,
+        highest weighted score first, with each item's index by key."""
+        items: dict[str, Evidence] = {}
+        for e in [*self.evidence, *(e for r in self.categories.values() for s in r.segments for e in s.evidence)]:
+            items.setdefault(e.key(), e)
+        ordered = sorted(items.items(), key=lambda kv: -kv[1].weighted)
+        return [e for _, e in ordered], {k: i for i, (k, _) in enumerate(ordered)}
 
     def to_dict(self) -> dict[str, Any]:
         if self._raw is not None:
             return dict(self._raw)
+        evidence, index = self._evidence_list()
         if self.status == "error":
             code = (self.error or {}).get("code", "error")
             categories: dict[str, Any] = {
@@ -118,7 +126,7 @@ class Report:
                 for c in CATEGORIES
             }
         else:
-            categories = {c: r.to_dict() for c, r in self.categories.items()}
+            categories = {c: r.to_dict(index) for c, r in self.categories.items()}
         d: dict[str, Any] = {
             "schema": SCHEMA,
             "framescan_version": __version__,
@@ -133,8 +141,8 @@ class Report:
             "models": self.models,
             "policy": self.policy or None,
             "categories": categories,
-            "segments": self.segments,
-            "evidence": [e.to_dict() for e in self.evidence],
+            "segments": [s for c in categories.values() for s in c.get("segments", [])],
+            "evidence": [e.to_dict() for e in evidence],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "warnings": self.warnings,
             "known_content": None,
@@ -170,3 +178,8 @@ def validate(report: dict[str, Any]) -> None:
     if errors:
         lines = [f"  {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors[:20]]
         raise ReportSchemaError(f"report for {report.get('source')!r} does not match {SCHEMA}:\n" + "\n".join(lines))
+
+
+def segment_evidence(report: dict[str, Any], segment: dict[str, Any]) -> list[dict[str, Any]]:
+    """A segment's evidence items (a segment lists indices into ``report["evidence"]``)."""
+    return [report["evidence"][i] for i in segment["evidence"]]

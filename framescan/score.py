@@ -8,6 +8,7 @@ beyond what the stronger one says, and one strong detection is never diluted).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,11 @@ class Evidence:
         """This evidence on another frame that shows the same thing (a near-duplicate frame, or a
         frame whose on-screen text did not change): same result, that frame's index, time and pts."""
         return dataclasses.replace(self, time=time, frame_index=frame_index, pts=pts, reused=True)
+
+    def key(self) -> str:
+        """Identity in a report: two items with the same fields (e.g. the clip's top evidence
+        and a segment's) are written once."""
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {

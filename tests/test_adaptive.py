@@ -16,6 +16,7 @@ import pytest
 from framescan.decode import FrameDecoder
 from framescan.pipeline import Scanner
 from framescan.probe import as_source, describe, open_container, select_video_stream
+from framescan.report import segment_evidence
 from framescan.sample import AdaptiveSampler, PacketInfo
 from framescan.samples import Shot, default_shots, render_frame
 from framescan.score import FrameScore
@@ -122,7 +123,7 @@ def test_near_duplicates_reuse_the_last_score(tmp_path: Path, scanners: tuple[Sc
     assert cov["reused_frames"] >= 3 and cov["scored_frames"] >= cov["reused_frames"] + 1
     assert d["decision"] == fixed["decision"] != "allow"
     assert d["categories"]["sexual"]["hit_frames"] >= fixed["categories"]["sexual"]["hit_frames"]
-    reused = [e for s in d["segments"] for e in s["evidence"] if e.get("reused")]
+    reused = [e for s in d["segments"] for e in segment_evidence(d, s) if e.get("reused")]
     assert reused and all(e["frame_index"] > 0 for e in reused)
 
 

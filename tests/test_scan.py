@@ -17,6 +17,7 @@ from framescan.decode import FrameDecoder
 from framescan.models import DEFAULT_MODEL
 from framescan.preprocess import preprocess_into
 from framescan.probe import as_source, open_container, select_video_stream
+from framescan.report import segment_evidence
 from framescan.sample import make_sampler
 from framescan.samples import Shot, write_clip
 
@@ -35,7 +36,7 @@ def test_flagged_clip_has_a_sexual_segment_at_6_to_8_s(flagged_clip: Path, scann
     assert all(_overlaps(s, 6.0, 8.0) for s in segs), f"sexual segments outside 6-8 s: {segs}"
     assert any(_overlaps(s, 6.0, 8.0) for s in segs)
     assert d["decision"] != "allow"
-    ev = segs[0]["evidence"][0]
+    ev = segment_evidence(d, segs[0])[0]
     assert ev["label"] == "BUTTOCKS_EXPOSED" and 6.0 <= ev["time"] <= 8.0 and len(ev["box"]) == 4
 
 

@@ -34,6 +34,7 @@ from corpus.hostile import Case, build_corpus  # noqa: E402
 
 from framescan.client import BusyError, Client  # noqa: E402
 from framescan.limits import DEFAULT_LIMITS  # noqa: E402
+from framescan.report import segment_evidence  # noqa: E402
 from framescan.service import DEFAULT_PROFILE, ScanService, ServiceConfig, create_app, sniff  # noqa: E402
 
 TOKEN_A = "tok-tenant-a-0123456789abcdef"
@@ -658,7 +659,7 @@ def test_all_signals_and_on_screen_text_over_http(tmp_path_factory: pytest.TempP
     assert d["categories"]["violence"]["signals"] == ["nanodet-coco"]
     assert any(x.startswith("ocr+lexicon:") for x in d["categories"]["bullying"]["signals"])
     segs = [x for x in d["segments"] if x["category"] == "bullying"]
-    assert segs and any("goblok" in e.get("text", "").lower() for x in segs for e in x["evidence"])
+    assert segs and any("goblok" in e.get("text", "").lower() for x in segs for e in segment_evidence(d, x))
     assert d["decision"] != "allow"
 
 

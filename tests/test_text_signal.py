@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("rapidocr_onnxruntime")
 
 from framescan.pipeline import Scanner
+from framescan.report import segment_evidence
 from framescan.samples import write_caption_clip
 
 SIZE = (720, 1280)
@@ -33,7 +34,7 @@ def test_caption_with_a_lexicon_term_gives_a_segment_at_its_times(
     segs = [s for s in d["segments"] if s["category"] == category]
     assert segs, (d["segments"], d["categories"][category])
     assert 3.0 <= segs[0]["start"] <= 3.6 and 4.0 <= segs[-1]["last_hit"] < 5.0 <= segs[-1]["end"] <= 5.5
-    ev = [e for s in segs for e in s["evidence"]]
+    ev = [e for s in segs for e in segment_evidence(d, s)]
     assert all(e["model"] == "ocr" and 3.0 <= e["time"] < 5.0 for e in ev)
     assert any(caption.split()[1] in e["text"].lower() for e in ev), ev
     assert any(f"{category}." in e["label"] for e in ev)

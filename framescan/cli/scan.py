@@ -182,7 +182,7 @@ def render(report: Report) -> str:
             continue
         segs = ", ".join(
             f"{s['start']:.2f}-{s['end']:.2f} s (peak {s['peak']:.2f} at {s['peak_time']:.2f} s"
-            + (f", {s['evidence'][0]['label']}" if s["evidence"] else "")
+            + (f", {d['evidence'][s['evidence'][0]]['label']}" if s["evidence"] else "")
             + ")"
             for s in r["segments"]
         )
