@@ -1169,7 +1169,7 @@ def run_bench(opts: BenchOptions, notify: Callable[[str], None] | None = None) -
     """Run the benchmark and return the JSON-ready report (schema ``framescan.bench/1``)."""
     say = notify or (lambda msg: log.info("%s", msg))
     repeats = opts.n_repeats
-    repo = Path(opts.framescan_from).resolve() if opts.framescan_from else Path(__file__).resolve().parent.parent
+    repo = Path(opts.framescan_from).resolve() if opts.framescan_from else Path(__file__).resolve().parents[2]
     if not (repo / "framescan" / "__init__.py").is_file():
         raise BenchError(f"no framescan package in {repo}")
     source_before = _source_state(repo)
