@@ -5,7 +5,7 @@
     python benchmarks/bench_e2e.py --quick --json /tmp/quick.json
     python benchmarks/bench_e2e.py --compare a.json b.json
 
-The same as ``framescan bench`` (see ``framescan/cli/bench.py`` and ``framescan/bench.py``);
+The same as ``framescan bench`` (see ``framescan/cli/bench.py`` and ``framescan/bench/``);
 every ``framescan bench`` option is accepted. Without ``--json``/``--chart`` the results go
 next to this script. Runs from a checkout without installing (the repository root is put on
 ``sys.path``).

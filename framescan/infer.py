@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .cores import available_cores
 from .decoders import DECODERS
 from .errors import ModelError
 from .frames import Detections, Geometry
 from .models import ModelManifest
 
 log = logging.getLogger(__name__)
-
-
-def available_cores() -> int:
-    """Cores this process may run on (affinity / cgroup aware where the OS says)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class OnnxModel:
