@@ -675,7 +675,7 @@ def test_all_signals_and_on_screen_text_over_http(tmp_path_factory: pytest.TempP
     ],
 )
 def test_which_refusals_read_the_rest_of_the_body(status: int, content_length: str | None, drain: bool) -> None:
-    from framescan.service import _drain_after
+    from framescan.service.core import _drain_after
 
     headers = {} if content_length is None else {"content-length": content_length}
     assert _drain_after(status, headers) is drain

@@ -46,12 +46,12 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from ._version import __version__
-from .errors import ConfigError, EmptyInput, FramescanError, LimitExceeded, UnsupportedFormat
-from .isolate import WorkerConfig, WorkerPool, split_threads
-from .limits import DEFAULT_LIMITS, GIB, Limits
-from .report import Report
-from .sample import DEFAULT_FPS
+from .._version import __version__
+from ..errors import ConfigError, EmptyInput, FramescanError, LimitExceeded, UnsupportedFormat
+from ..isolate import WorkerConfig, WorkerPool, split_threads
+from ..limits import DEFAULT_LIMITS, GIB, Limits
+from ..report import Report
+from ..sample import DEFAULT_FPS
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def load_tokens(path: str | os.PathLike | None = None, env: str | None = None) -
 
 def load_policies(policy_dir: Path | None) -> dict[str, Path]:
     """``NAME -> path`` for every ``NAME.json`` in the directory, each validated now."""
-    from .policy import load_policy
+    from ..policy import load_policy
 
     if policy_dir is None:
         return {}
@@ -516,7 +516,7 @@ class ScanService:
         return self._started.wait(timeout)
 
     def _verify_models(self) -> list[dict[str, Any]]:
-        from .models import DEFAULT_MODEL, load_manifest
+        from ..models import DEFAULT_MODEL, load_manifest
 
         out = []
         for name in self.config.models or [DEFAULT_MODEL]:
