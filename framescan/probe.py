@@ -1,4 +1,5 @@
-"""Open a source (path, bytes or binary file object) and describe its video stream.
+"""Open a source (path, bytes or binary file object) and describe its video stream; ``sniff``
+names the container a file's first bytes look like.
 
 Only local input is accepted: FFmpeg is told which demuxers and protocols it may use, so
 a playlist (HLS), a concat script or anything that names other files or URLs is refused
@@ -61,6 +62,70 @@ _OPEN_OPTIONS = {
     "format_whitelist": ",".join(ALLOWED_DEMUXERS),
     "protocol_whitelist": ",".join(ALLOWED_PROTOCOLS),
 }
+
+#: Bytes of a file's head that ``sniff`` needs (MPEG-TS: three 188-byte packets).
+SNIFF_BYTES = 512
+#: Box types an ISO BMFF / QuickTime file may start with (as FFmpeg's ``mov`` probe knows them).
+_ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid")
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+_MAGIC = {
+    b"FLV\x01": "flv",
+    b"DKIF": "ivf",
+    b"OggS": "ogg",
+    b"nut/multimedia container\x00": "nut",
+    b"YUV4MPEG2 ": "y4m",
+    b"ID3": "id3",
+    b"fLaC": "flac",
+    _ASF_GUID: "asf",
+}
+#: The kinds ``sniff`` names that hold moving pictures ("jpeg": a motion-JPEG stream starts as a
+#: JPEG image does). The others are audio containers and still images: the scanner opens them
+#: (to report no video, or one frame), an archive walk skips them.
+VIDEO_KINDS = frozenset((
+    "iso-bmff", "matroska", "avi", "asf", "flv", "ivf", "ogg", "nut", "y4m", "gif", "jpeg",
+    "mpegts", "m2ts", "annexb", "obu",
+))  # fmt: skip
+
+
+def sniff(head: bytes) -> str | None:
+    """The kind of container the first bytes of a file (``SNIFF_BYTES`` of them) look like, or None.
+
+    Covers the demuxers of ``ALLOWED_DEMUXERS``: ISO BMFF / QuickTime, EBML (Matroska/WebM), RIFF
+    AVI/WAVE/WebP, GIF, MPEG-TS (sync bytes every 188 or 192 bytes), Annex-B / MPEG start codes
+    (raw H.264/HEVC, MPEG-PS, MPEG-4 ES), JPEG, PNG, FLV, IVF, ASF, Ogg, NUT, Y4M, AV1 OBU, and the
+    audio containers (ID3/MP3, ADTS, FLAC) that are scanned only to be reported as having no
+    video. Text (playlists, scripts, HTML) is None. ``kind in VIDEO_KINDS``: a video.
+    """
+    h = bytes(head)
+    if len(h) >= 8 and h[4:8] in _ISO_BOXES:
+        size = int.from_bytes(h[:4], "big")
+        if size in (0, 1) or size >= 8:
+            return "iso-bmff"
+    if h.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska"
+    if h.startswith(b"RIFF") and len(h) >= 12:
+        return {b"AVI ": "avi", b"AVIX": "avi", b"WAVE": "wav", b"WEBP": "webp"}.get(h[8:12])
+    if h[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if len(h) > 188 and h[0] == 0x47 and h[188] == 0x47 and (len(h) <= 376 or h[376] == 0x47):
+        return "mpegts"
+    if len(h) > 196 and h[4] == 0x47 and h[196] == 0x47:
+        return "m2ts"
+    if h.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if h.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    for magic, kind in _MAGIC.items():
+        if h.startswith(magic):
+            return kind
+    zeros = len(h) - len(h.lstrip(b"\x00"))
+    if 2 <= zeros <= 32 and len(h) > zeros and h[zeros] == 0x01:
+        return "annexb"
+    if len(h) >= 2 and h[0] == 0x12 and h[1] == 0x00:
+        return "obu"  # AV1 low-overhead bitstream: starts with a temporal delimiter OBU
+    if len(h) >= 2 and h[0] == 0xFF and (h[1] & 0xE0) == 0xE0:
+        return "mpeg-audio"  # MP3 frame or ADTS AAC sync word
+    return None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from corpus.hostile import Case, build_corpus  # noqa: E402
 from framescan.client import BusyError, Client  # noqa: E402
 from framescan.limits import DEFAULT_LIMITS  # noqa: E402
 from framescan.report import segment_evidence  # noqa: E402
-from framescan.service import DEFAULT_PROFILE, ScanService, ServiceConfig, create_app, sniff  # noqa: E402
+from framescan.service import DEFAULT_PROFILE, ScanService, ServiceConfig, create_app  # noqa: E402
 
 TOKEN_A = "tok-tenant-a-0123456789abcdef"
 TOKEN_B = "tok-tenant-b-0123456789abcdef"
@@ -345,30 +345,6 @@ def test_sniffing_ignores_name_and_content_type(server: RunningServer, corpus: d
     assert server.uploads() == []
 
 
-@pytest.mark.parametrize(
-    "head,kind",
-    [
-        (b"\x00\x00\x00\x20ftypisom" + bytes(20), "iso-bmff"),
-        (b"\x1a\x45\xdf\xa3" + bytes(20), "matroska"),
-        (b"RIFF\x00\x00\x00\x00AVI LIST", "avi"),
-        (b"GIF89a\x08\x00", "gif"),
-        ((b"\x47" + bytes(187)) * 3, "mpegts"),
-        (b"\x00\x00\x00\x01\x67\x64\x00", "annexb"),
-        (b"\x00\x00\x01\xba\x44", "annexb"),
-        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "jpeg"),
-        (b"ID3\x04\x00", "id3"),
-        (b"YUV4MPEG2 W16 H16", "y4m"),
-        (b"#EXTM3U\n#EXT-X-VERSION:3\n", None),
-        (b"ffconcat version 1.0\n", None),
-        (b"<!DOCTYPE html>", None),
-        (b"\x47" + bytes(100), None),  # one sync byte is not a transport stream
-        (b"", None),
-    ],
-)
-def test_sniff(head: bytes, kind: str | None) -> None:
-    assert sniff(head) == kind
-
-
 # ------------------------------------------------------------------------------------------
 # auth, tenants, idempotency
 
@@ -676,7 +652,7 @@ def test_all_signals_and_on_screen_text_over_http(tmp_path_factory: pytest.TempP
     ],
 )
 def test_which_refusals_read_the_rest_of_the_body(status: int, content_length: str | None, drain: bool) -> None:
-    from framescan.service import _drain_after
+    from framescan.service.upload import _drain_after
 
     headers = {} if content_length is None else {"content-length": content_length}
     assert _drain_after(status, headers) is drain
