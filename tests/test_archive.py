@@ -465,7 +465,7 @@ def test_sniff_and_walk(tmp_path: Path) -> None:
     assert not sniff_video(b"hello world, not a video")
     assert not sniff_video(b"G" + b"x" * 300)  # a lone TS sync byte is not enough
     ts = bytearray(400)
-    ts[0] = ts[188] = 0x47
+    ts[0] = ts[188] = ts[376] = 0x47
     assert sniff_video(bytes(ts))
 
     root = tmp_path / "root"

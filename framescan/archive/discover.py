@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from ..errors import ConfigError
+from ..probe import VIDEO_KINDS, sniff
 
 #: File extensions an archive walk picks up by default (case-insensitive; ``--ext`` changes them).
 DEFAULT_EXTENSIONS = (
@@ -18,40 +19,12 @@ DEFAULT_EXTENSIONS = (
     "ts", "mts", "m2ts", "mpg", "mpeg", "m2v", "vob", "ogv", "ivf", "h264", "264", "hevc",
     "h265", "265", "y4m", "nut", "gif", "mjpeg", "mjpg",
 )  # fmt: skip
-SNIFF_BYTES = 512
 
 
 def sniff_video(head: bytes) -> bool:
-    """True when the first bytes of a file look like a container or stream framescan reads."""
-    if len(head) < 8:
-        return False
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"):
-        return True  # ISO BMFF / QuickTime: mp4, mov, m4v, 3gp
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return True  # EBML: Matroska, WebM
-    if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"AVIX"):
-        return True
-    prefixes = (
-        b"FLV\x01",
-        b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",  # ASF / WMV
-        b"OggS",
-        b"DKIF",  # IVF (VP8/VP9/AV1)
-        b"YUV4MPEG2",
-        b"nut/multimedia container",
-        b"GIF87a",
-        b"GIF89a",
-        b"\x00\x00\x01\xba",  # MPEG program stream
-        b"\x00\x00\x01\xb3",  # MPEG-1/2 video elementary stream
-        b"\x00\x00\x00\x01",  # H.264 / HEVC Annex B
-        b"\xff\xd8\xff",  # (motion) JPEG
-    )
-    if head.startswith(prefixes):
-        return True
-    if head[:3] == b"\x00\x00\x01" and head[3] < 0xB9:
-        return True  # Annex B with a 3-byte start code
-    if len(head) >= 189 and head[0] == 0x47 and head[188] == 0x47:
-        return True  # MPEG-TS
-    return len(head) >= 197 and head[4] == 0x47 and head[196] == 0x47  # M2TS (192-byte packets)
+    """True when the first bytes of a file look like a container or stream holding moving
+    pictures (``framescan.probe.sniff``, the one sniffer the service uses too)."""
+    return sniff(head) in VIDEO_KINDS
 
 
 def parse_extensions(values: Sequence[str] | None) -> frozenset[str] | None:
