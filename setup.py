@@ -10,7 +10,9 @@ for line in (ROOT / "framescan" / "_version.py").read_text().splitlines():
     if line.startswith("__version__"):
         exec(line, version)
 
-OCR = ["rapidocr-onnxruntime==1.4.4"]
+# rapidocr 3.10.0 is the first RapidOCR that requires the headless OpenCV build (rapidocr-onnxruntime
+# requires opencv-python, whose cv2/ overwrites the headless one framescan and NudeNet require).
+OCR = ["rapidocr==3.10.0"]
 SERVE = ["fastapi>=0.110", "uvicorn>=0.30", "httpx>=0.27", "python-multipart>=0.0.18"]
 
 setup(
@@ -41,7 +43,7 @@ setup(
         "parquet": ["pyarrow>=14"],
         # building the int8 model (models/build_int8.py); running it needs only onnxruntime
         "quantize": ["onnx>=1.16"],
-        # on-screen text (framescan.ocr): PP-OCRv4 det + rec ONNX ship inside the wheel (no download)
+        # on-screen text (framescan.ocr): the PP-OCRv4 det + rec ONNX files ship in framescan._models (no download)
         "ocr": OCR,
         # tests and lint: everything the test suite exercises (the service included)
         "dev": [

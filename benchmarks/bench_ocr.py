@@ -76,10 +76,25 @@ def main() -> int:
         "540x960, RapidOCR's unclip 1.6": OcrReader(unclip_ratio=1.6),
     }
     if args.defaults:
-        from rapidocr_onnxruntime import RapidOCR
+        import importlib.resources
 
+        from rapidocr import ModelType, OCRVersion, RapidOCR
+
+        from framescan.ocr import OCR_DET_FILE, OCR_REC_FILE
+
+        models = importlib.resources.files("framescan._models")
         d = OcrReader(max_side=1280)
-        d._engine = RapidOCR(intra_op_num_threads=2, inter_op_num_threads=1)
+        d._engine = RapidOCR(  # RapidOCR's default settings on the same PP-OCRv4 models
+            params={
+                **{f"{t}.ocr_version": OCRVersion.PPOCRV4 for t in ("Det", "Rec")},
+                **{f"{t}.model_type": ModelType.MOBILE for t in ("Det", "Rec")},
+                "Det.model_path": str(models.joinpath(OCR_DET_FILE)),
+                "Rec.model_path": str(models.joinpath(OCR_REC_FILE)),
+                "EngineConfig.onnxruntime.intra_op_num_threads": 2,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                "Global.log_level": "error",
+            }
+        )
         d.use_cls = True
         readers["RapidOCR defaults, full frame"] = d
     recall = {}

@@ -1,6 +1,6 @@
-"""On-screen text: which frames to read (``TextGate``), reading them (``OcrReader``, RapidOCR's PP-OCRv4
-ONNX models, shipped in the ``rapidocr-onnxruntime`` wheel: nothing is downloaded), and matching the
-text against a ``Lexicon`` (``find_terms``). Needs the ``ocr`` extra: ``pip install "framescan[ocr]"``.
+"""On-screen text: which frames to read (``TextGate``), reading them (``OcrReader``: RapidOCR running the
+PP-OCRv4 ONNX models that ship in framescan's models/, see models/build_ocr.py: nothing is downloaded), and
+matching the text against a ``Lexicon`` (``find_terms``). Needs the ``ocr`` extra: ``pip install "framescan[ocr]"``.
 
 Cost on 2 cores: ~140 ms per read 720x1280 frame without text, ~200 ms with a caption (at 540x960), so
 the gate decides which frames to read; see docs/ocr.md.
@@ -8,6 +8,7 @@ the gate decides which frames to read; see docs/ocr.md.
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 import os
 from collections.abc import Sequence
@@ -24,6 +25,9 @@ from .score import Evidence
 
 #: ``Evidence.model`` of text evidence.
 OCR_MODEL = "ocr"
+#: PP-OCRv4 text detection and recognition (framescan._models, copied by models/build_ocr.py).
+OCR_DET_FILE = "ch_PP-OCRv4_det_infer.onnx"
+OCR_REC_FILE = "ch_PP-OCRv4_rec_infer.onnx"
 
 Box = tuple[float, float, float, float]
 
@@ -212,7 +216,7 @@ class OcrReader:
         use_cls: bool = False,
     ) -> None:
         try:
-            from rapidocr_onnxruntime import RapidOCR
+            from rapidocr import ModelType, OCRVersion, RapidOCR
         except ImportError as ex:
             raise ConfigError(f'on-screen text reading needs RapidOCR: pip install "framescan[ocr]" ({ex})') from None
         if max_side < 32 or threads < 1 or not 0.0 <= min_score <= 1.0 or unclip_ratio < 1.0:
@@ -223,14 +227,25 @@ class OcrReader:
         self.min_score = min_score
         self.unclip_ratio = unclip_ratio
         self.use_cls = use_cls
+        models = importlib.resources.files("framescan._models")
         self._engine: Any = RapidOCR(
-            intra_op_num_threads=threads,
-            inter_op_num_threads=1,
-            text_score=min_score,
-            det_limit_type="max",
-            det_limit_side_len=max_side,
-            det_unclip_ratio=unclip_ratio,
-            print_verbose=False,
+            params={
+                # PP-OCRv4 mobile from framescan's own files (RapidOCR's wheel has other models)
+                "Det.ocr_version": OCRVersion.PPOCRV4,
+                "Det.model_type": ModelType.MOBILE,
+                "Det.model_path": str(models.joinpath(OCR_DET_FILE)),
+                "Rec.ocr_version": OCRVersion.PPOCRV4,
+                "Rec.model_type": ModelType.MOBILE,
+                "Rec.model_path": str(models.joinpath(OCR_REC_FILE)),
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                "Global.text_score": min_score,
+                "Global.use_cls": use_cls,
+                "Global.log_level": "error",
+                "Det.limit_type": "max",
+                "Det.limit_side_len": max_side,
+                "Det.unclip_ratio": unclip_ratio,
+            }
         )
 
     def read(self, rgb: np.ndarray) -> list[TextLine]:
@@ -243,10 +258,11 @@ class OcrReader:
         nw, nh = _fit(w, h, self.max_side)
         small = rgb if (nw, nh) == (w, h) else cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
         bgr = np.ascontiguousarray(small[..., ::-1])  # RapidOCR takes ndarrays as BGR
-        result, _ = self._engine(bgr, use_cls=self.use_cls)
+        out = self._engine(bgr, use_cls=self.use_cls)
+        result = zip(out.boxes, out.txts, out.scores) if out.txts else ()
         sx, sy = w / nw, h / nh
         lines = []
-        for quad, text, score in result or ():
+        for quad, text, score in result:
             q = np.asarray(quad, np.float32)
             box = (
                 float(np.clip(q[:, 0].min() * sx, 0, w)),

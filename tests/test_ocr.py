@@ -14,7 +14,7 @@ from framescan.decode import to_yuv_frame
 from framescan.errors import ConfigError
 from framescan.frames import ColorInfo, YuvFrame
 from framescan.lexicon import Lexicon
-from framescan.ocr import OCR_MODEL, OcrReader, TextGate, evidence, find_terms, frame_to_rgb
+from framescan.ocr import OCR_DET_FILE, OCR_MODEL, OCR_REC_FILE, OcrReader, TextGate, evidence, find_terms, frame_to_rgb
 from framescan.preprocess import yuv_to_rgb_reference
 from framescan.samples import draw_caption, write_caption_clip
 
@@ -171,14 +171,22 @@ def test_read_refuses_a_wrong_image(reader: OcrReader) -> None:
 
 
 def test_missing_extra_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # import fails
+    monkeypatch.setitem(sys.modules, "rapidocr", None)  # import fails
     with pytest.raises(ConfigError, match=r'pip install "framescan\[ocr\]"'):
         OcrReader()
 
 
-def test_models_ship_in_the_wheel() -> None:
-    """Nothing is downloaded at run time: the ONNX files are inside the installed package."""
-    import rapidocr_onnxruntime
+def test_models_ship_in_the_package() -> None:
+    """Nothing is downloaded at run time: the PP-OCRv4 files are framescan's own, as models/build_ocr.py pins them."""
+    import importlib.resources
+    import importlib.util
 
-    models = Path(rapidocr_onnxruntime.__file__).parent / "models"
-    assert {p.name for p in models.glob("*.onnx")} >= {"ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx"}
+    spec = importlib.util.spec_from_file_location("build_ocr", Path(__file__).parent.parent / "models" / "build_ocr.py")
+    assert spec is not None and spec.loader is not None
+    build_ocr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_ocr)
+    models = importlib.resources.files("framescan._models")
+    pinned = {Path(name).name: digest for name, digest in build_ocr.FILES.items()}
+    assert set(pinned) == {OCR_DET_FILE, OCR_REC_FILE}
+    for name, digest in pinned.items():
+        assert build_ocr.sha256(models.joinpath(name).read_bytes()) == digest, name

@@ -610,7 +610,7 @@ def test_uploads_dir_is_private_and_removed_on_close(tmp_path: Path) -> None:
 def test_all_signals_and_on_screen_text_over_http(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A service started with every image model and OCR (``serve --all-signals --ocr``): a
     captioned upload gets its text evidence back, and every category names its signals."""
-    pytest.importorskip("rapidocr_onnxruntime")
+    pytest.importorskip("rapidocr")
     from framescan.models import ALL_SIGNAL_MODELS
     from framescan.samples import write_caption_clip
 
