@@ -3,7 +3,7 @@
     python benchmarks/bench_archive.py                         # 200 clips of 15 s, 720x1280, 30 fps
     python benchmarks/bench_archive.py --clips 24 --size 480x854 --json archive.json
 
-1. Generates ``--clips`` H.264 clips (``framescan.samples.write_clip``; every 5th shows the
+1. Generates ``--clips`` H.264 clips (``framescan.synth.write_clip``; every 5th shows the
    flagged stand-in image from 6 s to 8 s of a 15 s clip, scaled for other lengths), kept in
    ``--clip-dir`` (default ``~/.cache/framescan/archive-bench``) for the next run.
 2. **framescan archive**, ``--workers 1`` and ``--workers 2``, each into a fresh store, as a
@@ -49,7 +49,7 @@ def _archive_cmd() -> list[str]:
 
 
 def make_clips(n: int, seconds: float, width: int, height: int, fps: int, clip_dir: Path) -> list[Path]:
-    from framescan.samples import FLAGGED_IMAGE, ORDINARY_IMAGES, Shot, write_clip
+    from framescan.synth import FLAGGED_IMAGE, ORDINARY_IMAGES, Shot, write_clip
 
     clip_dir.mkdir(parents=True, exist_ok=True)
     flagged = (seconds * 6 / 15, seconds * 8 / 15)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from framescan.decode import to_yuv_frame  # noqa: E402
 from framescan.ocr import OcrReader, frame_to_rgb  # noqa: E402
-from framescan.samples import write_caption_clip  # noqa: E402
+from framescan.synth import write_caption_clip  # noqa: E402
 
 CAPTIONS = [
     "dasar goblok",

@@ -11,7 +11,7 @@ Checks (exit 1 if one fails): no 5xx, and every answer is a report (200), an err
 p50/p95 latency (overall and per clip kind), throughput, and the server's RSS at start and
 end (the server process, and its worker processes).
 
-Clips: small generated clips (``framescan.samples.write_clip``; 360x640, 4 s, 15 fps), clean
+Clips: small generated clips (``framescan.synth.write_clip``; 360x640, 4 s, 15 fps), clean
 and flagged, and the hostile corpus of tests/corpus/hostile.py (each case with its limit
 overrides as query parameters). Kinds are drawn with a fixed seed: 40 % clean, 30 % flagged,
 30 % hostile.
@@ -75,7 +75,7 @@ def free_port() -> int:
 def make_clips(tmp: Path, variants: int) -> list[Clip]:
     from corpus.hostile import build_corpus
 
-    from framescan.samples import write_clip
+    from framescan.synth import write_clip
 
     clips: list[Clip] = []
     for i in range(variants):

@@ -38,7 +38,7 @@ CAPTIONS = [(2.0, 5.0, "Selamat pagi semua"), (8.0, 10.0, "dasar goblok kamu")]
 
 
 def caption_clip(clip_dir: Path) -> Path:
-    from framescan.samples import write_caption_clip
+    from framescan.synth import write_caption_clip
 
     path = clip_dir / "signals-720x1280-15s-captions.mp4"
     if not path.exists():

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from .cores import available_cores
-from .decoders import DECODERS
 from .errors import ModelError
 from .frames import Detections, Geometry
 from .models import ModelManifest
+from .postprocess import DECODERS
 
 log = logging.getLogger(__name__)
 

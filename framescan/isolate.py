@@ -30,7 +30,6 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from .errors import DecoderCrashed, ErrorCode, FramescanError, ResourceExhausted, ScanTimeout
@@ -407,12 +406,6 @@ class WorkerPool:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def isolated_scan(source: str | Path | bytes, timeout: float | None = None, **scanner: Any) -> Report:
-    """Scan one clip in a fresh isolated worker (convenient, not fast: for many clips use a pool)."""
-    with WorkerPool(1, WorkerConfig(scanner=scanner)) as pool:
-        return pool.scan(source, timeout=timeout)
 
 
 if __name__ == "__main__":

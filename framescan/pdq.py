@@ -684,14 +684,6 @@ def bytes_to_hash(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
 
 
-def hashes_from_hex(texts: list[str]) -> np.ndarray:
-    """``(N, 4)`` uint64 array from hex strings."""
-    out = np.empty((len(texts), HASH_WORDS), dtype=np.uint64)
-    for i, t in enumerate(texts):
-        out[i] = hex_to_hash(t)
-    return out
-
-
 def hash_to_bits(words: np.ndarray) -> np.ndarray:
     """``(256,)`` uint8 bits, bit 255 first (the order of the hex digits and of ``pdqhash``)."""
     return np.unpackbits(np.frombuffer(hash_to_bytes(words), dtype=np.uint8))

@@ -18,7 +18,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .models import CATEGORIES, DEFAULT_MODEL, ModelManifest, load_manifest
 from .policy import DEFAULT_POLICY, Policy, load_policy
 from .preprocess import batch_view, preprocess_into
-from .probe import ClipInfo, SourceLike, as_source, describe, open_container, select_video_stream
+from .probe import ClipInfo, SourceLike, as_source, clip_info, open_container, select_video_stream
 from .report import Coverage, Report
 from .sample import AdaptiveSampler, Sampler, make_sampler
 from .score import FrameScore, LabelMap
@@ -302,7 +302,7 @@ class Scanner:
         container = open_container(src)
         try:
             stream = select_video_stream(container, src.name)
-            info = describe(container, stream, src)
+            info = clip_info(container, stream, src)
             limits.check_header(info.width, info.height, len(container.streams), src.name)
             timings["probe"] = time.perf_counter() - t_start
             return self._scan_open(src.name, container, stream, info, timings, t_start, progress, limits)
@@ -821,15 +821,6 @@ class Scanner:
                 },
             },
         )
-
-    def scan_many(self, sources: Iterable[SourceLike]) -> Iterable[Report]:
-        """Scan clips one after another; an unreadable clip yields an error report."""
-        for s in sources:
-            label = s if isinstance(s, str) else getattr(s, "name", "<input>")
-            try:
-                yield self.scan(s)
-            except FramescanError as ex:
-                yield Report.from_error(str(label), ex)
 
 
 _default: dict[tuple, Scanner] = {}

@@ -272,7 +272,7 @@ def _float_or_none(x: Any) -> float | None:
     return v if v > 0 else None
 
 
-def describe(container: Any, stream: Any, source: Source) -> ClipInfo:
+def clip_info(container: Any, stream: Any, source: Source) -> ClipInfo:
     """Build ``ClipInfo`` from an open container and its selected video stream (no decoding)."""
     cc = stream.codec_context
     duration = None
@@ -333,7 +333,7 @@ def probe(source: SourceLike) -> ClipInfo:
     container = open_container(src)
     try:
         stream = select_video_stream(container, src.name)
-        info = describe(container, stream, src)
+        info = clip_info(container, stream, src)
         try:
             for frame in container.decode(stream):
                 rotation, mirror = display_transform(frame)

@@ -145,9 +145,6 @@ class VideoHash:
             self.hashes[mask_or_index],
         )
 
-    def hexes(self) -> list[str]:
-        return [pdq.hash_to_hex(h) for h in self.hashes]
-
     def quality_filtered(self, threshold: int = QUALITY_THRESHOLD) -> VideoHash:
         return self.select(self.qualities >= threshold)
 

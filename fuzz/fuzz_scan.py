@@ -86,7 +86,7 @@ def fuzz_limits() -> Limits:
 # ----------------------------------------------------------------------------------------------
 # seeds
 
-#: Clips written with framescan.samples.write_clip: (file name, write_clip options).
+#: Clips written with framescan.synth.write_clip: (file name, write_clip options).
 CLIP_SEEDS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("clip_h264.mp4", {"codec": "libx264"}),
     ("clip_h264.mkv", {"codec": "libx264"}),
@@ -133,7 +133,7 @@ SMOKE_CORPUS_SEEDS = ("cut_faststart_after_frame0", "rotation_90", "vfr_irregula
 
 def write_clip_seeds(dst: Path) -> list[Path]:
     """Small clips (64x48, 1 s at 8 fps, GOP 4) in every container/codec ``write_clip`` makes."""
-    from framescan.samples import write_clip
+    from framescan.synth import write_clip
 
     dst.mkdir(parents=True, exist_ok=True)
     return [write_clip(dst / name, width=64, height=48, seconds=1.0, fps=8, gop=4, **opts) for name, opts in CLIP_SEEDS]

@@ -5,7 +5,7 @@
 
 Steps (docs/int8.md has the reasoning and the figures):
 
-1. *Frames*: clips generated with ``framescan.samples.write_clip`` (skimage.data photographs
+1. *Frames*: clips generated with ``framescan.synth.write_clip`` (skimage.data photographs
    on a moving background), encoded with H.264, decoded with framescan's decoder and written
    into model inputs with framescan's own ``preprocess_into``, so calibration and validation
    see exactly what inference sees. Three disjoint sets (different frame sizes, aspect
@@ -66,7 +66,7 @@ from framescan.models import ModelManifest, file_sha256, load_manifest, parse_ma
 from framescan.preprocess import preprocess_into  # noqa: E402
 from framescan.probe import as_source, open_container, select_video_stream  # noqa: E402
 from framescan.sample import make_sampler  # noqa: E402
-from framescan.samples import Shot, load_image, write_clip  # noqa: E402
+from framescan.synth import Shot, load_image, write_clip  # noqa: E402
 
 DEFAULT_MANIFEST = HERE / "nudenet-320n.json"
 MIN_AGREEMENT = 0.95

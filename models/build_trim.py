@@ -63,7 +63,7 @@ from framescan.errors import ConfigError  # noqa: E402
 from framescan.frames import Detections  # noqa: E402
 from framescan.infer import OnnxModel  # noqa: E402
 from framescan.models import load_manifest, parse_manifest  # noqa: E402
-from framescan.samples import write_clip  # noqa: E402
+from framescan.synth import write_clip  # noqa: E402
 
 DEFAULT_MULTIPLE = 32
 #: The ONNX file of NudeNet's own pipeline (``nudenet.NudeDetector``): for its manifests both

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 
 
 @pytest.fixture(autouse=True)

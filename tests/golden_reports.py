@@ -34,7 +34,7 @@ BOX_ATOL = 2.0
 
 
 def _flagged(d: Path, name: str, **kw: Any) -> Path:
-    from framescan.samples import write_clip
+    from framescan.synth import write_clip
 
     return write_clip(d / name, width=360, height=640, seconds=4, fps=15, flagged=(1.0, 3.0), **kw)
 
@@ -87,7 +87,7 @@ def _known_content(d: Path) -> dict[str, Any]:
 
 
 def _ocr(d: Path) -> dict[str, Any]:
-    from framescan.samples import write_caption_clip
+    from framescan.synth import write_caption_clip
 
     clip = write_caption_clip(d / "ocr.mp4", [(1.0, 3.0, "dasar goblok kamu")], size=(360, 640), seconds=4.0, fps=15)
     return _scan(clip, ocr=True)

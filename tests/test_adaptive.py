@@ -15,11 +15,11 @@ import pytest
 
 from framescan.decode import FrameDecoder
 from framescan.pipeline import Scanner
-from framescan.probe import as_source, describe, open_container, select_video_stream
+from framescan.probe import as_source, clip_info, open_container, select_video_stream
 from framescan.report import segment_evidence
 from framescan.sample import AdaptiveSampler, PacketInfo
-from framescan.samples import Shot, default_shots, render_frame
 from framescan.score import FrameScore
+from framescan.synth import Shot, default_shots, render_frame
 
 SIZE = (360, 640)
 SECONDS = 10.0
@@ -285,7 +285,7 @@ def _refine_after(clip: Path, main: tuple[float, ...], hit: float, duration: flo
     c = open_container(src)
     try:
         stream = select_video_stream(c, src.name)
-        info = describe(c, stream, src)
+        info = clip_info(c, stream, src)
         if duration is not None:
             info = dataclasses.replace(info, duration=duration)
         dec = FrameDecoder(c, stream, sampler)

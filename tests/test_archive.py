@@ -38,7 +38,7 @@ from framescan.archive import (
 )
 from framescan.cli.archive import summary_from_stderr
 from framescan.limits import DEFAULT_LIMITS
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 
 ARCHIVE = [sys.executable, "-m", "framescan", "archive"]
 EXPORT = [sys.executable, "-m", "framescan", "export"]

@@ -282,7 +282,7 @@ def test_unrelated_clip_does_not_match(known_store, unrelated):
 def moving_clip(tmp_path_factory) -> Path:
     """6 s of photographs on a moving background (a new photograph at 3 s): frames 0.5 s apart
     are 48-160 bits apart, so a frame matches only the item frames of about its own time."""
-    from framescan.samples import write_clip
+    from framescan.synth import write_clip
 
     return write_clip(tmp_path_factory.mktemp("clips") / "moving.mp4", width=360, height=640, seconds=6, fps=10)
 

@@ -32,7 +32,7 @@ def test_scan_prints_verdict_and_writes_json(short_flagged: Path, tmp_path: Path
 
 
 def test_clean_clip_exits_0_and_json_to_stdout(tmp_path: Path) -> None:
-    from framescan.samples import write_clip
+    from framescan.synth import write_clip
 
     clip = write_clip(tmp_path / "clean.mp4", width=320, height=240, seconds=2, fps=10)
     p = run("scan", str(clip), "--json", "-", "--every", "5")

@@ -23,14 +23,14 @@ import pytest
 from tolerances import iou
 
 from framescan.decode import to_yuv_frame
-from framescan.decoders import DECODERS, decode_nanodet
 from framescan.errors import ModelError
 from framescan.frames import Geometry
 from framescan.infer import OnnxModel
 from framescan.models import load_manifest
 from framescan.policy import DEFAULT_BLOCK, DEFAULT_REVIEW
+from framescan.postprocess import DECODERS, decode_nanodet
 from framescan.preprocess import preprocess_into
-from framescan.samples import load_image
+from framescan.synth import load_image
 
 BUILD_DIR = Path(__file__).resolve().parents[1] / "models" / "build"
 NSFWJS = "nsfwjs-mobilenetv2"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 
 NOTICE = "compiling kernels (first run only)"
 

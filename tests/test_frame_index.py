@@ -13,7 +13,7 @@ from framescan import Scanner
 from framescan.decode import FrameDecoder
 from framescan.probe import as_source, open_container, select_video_stream
 from framescan.sample import make_sampler
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 
 MODES = {
     "all": dict(all_frames=True),

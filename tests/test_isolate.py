@@ -16,7 +16,7 @@ import pytest
 
 from framescan.isolate import WorkerConfig, WorkerPool
 from framescan.limits import Limits
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 
 from framescan import Scanner
 from framescan.banks import BankStore
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 from framescan.vpdq import hash_video
 
 DATA = Path(__file__).parent / "data" / "vpdq"

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from framescan.decoders import DECODERS, nms
 from framescan.errors import ConfigError, ModelError
 from framescan.frames import Geometry
 from framescan.infer import OnnxModel
 from framescan.models import list_manifests, load_manifest
+from framescan.postprocess import DECODERS, nms
 
 
 def _manifest_copy(tmp_path: Path, **changes) -> Path:

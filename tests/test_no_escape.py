@@ -14,7 +14,7 @@ import pytest
 from framescan.errors import FramescanError
 from framescan.isolate import WorkerConfig, WorkerPool
 from framescan.pipeline import Scanner
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 
 IN_ACCESS, IN_OPEN = 0x1, 0x20
 

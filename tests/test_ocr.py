@@ -16,7 +16,7 @@ from framescan.frames import ColorInfo, YuvFrame
 from framescan.lexicon import Lexicon
 from framescan.ocr import OCR_DET_FILE, OCR_MODEL, OCR_REC_FILE, OcrReader, TextGate, evidence, find_terms, frame_to_rgb
 from framescan.preprocess import yuv_to_rgb_reference
-from framescan.samples import draw_caption, write_caption_clip
+from framescan.synth import draw_caption, write_caption_clip
 
 FPS = 10
 CAPTIONS = [

@@ -15,7 +15,7 @@ from framescan.decode import to_yuv_frame
 from framescan.models import DEFAULT_MODEL
 from framescan.pipeline import Scanner
 from framescan.preprocess import preprocess_into
-from framescan.samples import Shot, write_clip
+from framescan.synth import Shot, write_clip
 
 # (image, frame size): each photograph fills most of the frame for the whole clip.
 CASES = [("astronaut", 640, 480), ("camera", 512, 512), ("colorwheel", 720, 1280), ("colorwheel", 1294, 964)]

@@ -10,7 +10,7 @@ import pytest
 
 from framescan import probe
 from framescan.errors import EmptyInput, FileNotFound, NoVideoStream, UnsupportedFormat
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 
 
 def test_clipinfo_fields(tmp_path: Path) -> None:

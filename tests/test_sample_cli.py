@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from framescan.cli.main import EXIT_USAGE, build_parser
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

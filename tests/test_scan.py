@@ -19,7 +19,7 @@ from framescan.preprocess import preprocess_into
 from framescan.probe import as_source, open_container, select_video_stream
 from framescan.report import segment_evidence
 from framescan.sample import make_sampler
-from framescan.samples import Shot, write_clip
+from framescan.synth import Shot, write_clip
 
 
 def _overlaps(seg: dict, start: float, end: float) -> bool:
@@ -309,7 +309,7 @@ class _NoSkipFps:
 
 def test_fps_sampling_skips_unneeded_b_frames_without_changing_the_samples(tmp_path: Path) -> None:
     """On a stream with B-frames, --fps decodes fewer frames and keeps exactly the same ones."""
-    from framescan.samples import default_shots, render_frame
+    from framescan.synth import default_shots, render_frame
 
     path = tmp_path / "bframes.mp4"
     cache: dict = {}

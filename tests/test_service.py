@@ -612,7 +612,7 @@ def test_all_signals_and_on_screen_text_over_http(tmp_path_factory: pytest.TempP
     captioned upload gets its text evidence back, and every category names its signals."""
     pytest.importorskip("rapidocr")
     from framescan.models import ALL_SIGNAL_MODELS
-    from framescan.samples import write_caption_clip
+    from framescan.synth import write_caption_clip
 
     clip = write_caption_clip(
         tmp_path_factory.mktemp("captions") / "c.mp4", [(1.0, 3.0, "dasar goblok kamu")], size=(360, 640), seconds=4.0

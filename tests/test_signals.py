@@ -36,7 +36,7 @@ def test_all_signals_report_which_model_fed_which_category(all_signals: Scanner,
 
 
 def test_people_are_counted_as_context_not_scored(all_signals: Scanner, tmp_path: Path) -> None:
-    from framescan.samples import Shot, write_clip
+    from framescan.synth import Shot, write_clip
 
     clip = write_clip(tmp_path / "astronaut.mp4", width=360, height=640, seconds=2, fps=10,
                       shots=[Shot(0, 2, "astronaut", 0.9)])  # fmt: skip

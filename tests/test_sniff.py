@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from framescan.probe import SNIFF_BYTES, VIDEO_KINDS, sniff
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 
 TINY = {"width": 64, "height": 64, "seconds": 0.2, "fps": 10}
 

@@ -47,7 +47,7 @@ from framescan.isolate import WorkerConfig, WorkerPool
 from framescan.limits import DEFAULT_LIMITS, Limits
 from framescan.pipeline import Scanner
 from framescan.report import Report
-from framescan.samples import write_clip
+from framescan.synth import write_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 50

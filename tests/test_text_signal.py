@@ -12,7 +12,7 @@ pytest.importorskip("rapidocr")
 
 from framescan.pipeline import Scanner
 from framescan.report import segment_evidence
-from framescan.samples import write_caption_clip
+from framescan.synth import write_caption_clip
 
 SIZE = (720, 1280)
 

@@ -1,4 +1,4 @@
-"""The benchmark's clips: generated (``framescan.samples.write_clip``) and cached, or given."""
+"""The benchmark's clips: generated (``framescan.synth.write_clip``) and cached, or given."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def ensure_clip(
     flagged: tuple[float, float] | None = None,
     clean: bool = False,
 ) -> tuple[Path, tuple[float, float] | None]:
-    """A generated H.264 clip (``framescan.samples.write_clip``), reused when already written:
+    """A generated H.264 clip (``framescan.synth.write_clip``), reused when already written:
     flagged during ``flagged`` (default ``flagged_window``), or nowhere when ``clean``."""
     if clean:
         flagged, tag = None, "clean"
@@ -63,7 +63,7 @@ def ensure_clip(
     if path.exists() and path.stat().st_size > 0:
         log.info("reusing %s", path)
         return path, flagged
-    from ..samples import write_clip
+    from ..synth import write_clip
 
     clip_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     import av
 
     from ..errors import ConfigError
-    from ..samples import check_flagged, frame_times, write_clip
+    from ..synth import check_flagged, frame_times, write_clip
     from .main import EXIT_USAGE
 
     try:
