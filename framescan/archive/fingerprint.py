@@ -12,7 +12,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..limits import Limits
-from .discover import SNIFF_BYTES, sniff_video
+from ..probe import SNIFF_BYTES
+from .discover import sniff_video
 
 HASH_CHUNK = 1 << 20
 
