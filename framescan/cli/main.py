@@ -65,6 +65,11 @@ class _Commands(argparse._SubParsersAction):
         mod = importlib.import_module(f"framescan.cli.{name}")
         mod.add_parser(self).set_defaults(_run=mod.run)
 
+    def parser_for(self, name: str) -> argparse.ArgumentParser:
+        """The sub-command's parser (its module imported if it was not yet)."""
+        self._load(name)
+        return self._name_parser_map[name]
+
     def _get_subactions(self) -> list[argparse.Action]:
         for name in list(self._pending):
             self._load(name)
