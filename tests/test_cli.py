@@ -83,7 +83,8 @@ def test_bad_model_and_policy_are_config_errors(short_flagged: Path, tmp_path: P
     bad = tmp_path / "policy.json"
     bad.write_text('{"categories": {"sexual": {"review": 0.9, "block": 0.1}}}')
     p = run("scan", str(short_flagged), "--policy", str(bad))
-    assert p.returncode == EXIT_CONFIG and "review <= block" in p.stderr
+    assert p.returncode == EXIT_CONFIG and f"{bad}: category 'sexual': " in p.stderr and "review <= block" in p.stderr
+    assert "CategoryRule(" not in p.stderr and "Traceback" not in p.stderr
 
 
 def test_policy_file_changes_the_decision(short_flagged: Path, tmp_path: Path) -> None:
