@@ -11,6 +11,8 @@ from pathlib import Path
 from framescan import banks, pdq, vpdq
 from framescan.errors import ConfigError
 
+from .outpath import check_output
+
 NAME = "bank"
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.db, "--db")
     with banks.BankStore(args.db) as store:
         if args.bank_command == "add":
             return _add(store, args)

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from ..archive import EXPORT_FORMATS, export
+from .outpath import check_output
 
 NAME = "export"
 
@@ -38,6 +39,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output, "-o")
     n = export(
         args.db,
         args.format,

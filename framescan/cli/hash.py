@@ -8,6 +8,8 @@ import sys
 
 from framescan import vpdq
 
+from .outpath import check_output
+
 NAME = "hash"
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds_per_hash < 0:
         print(f"framescan hash: --seconds-per-hash must be >= 0, got {args.seconds_per_hash}", file=sys.stderr)
         return 2
+    check_output(args.output, "-o")
     hashes = vpdq.hash_video(args.video, seconds_per_hash=args.seconds_per_hash)
     if args.output:
         vpdq.write_hashes(hashes, args.output)
