@@ -48,6 +48,7 @@ def checked(convert: Callable[[str], T], check: Callable[[T], object]) -> Callab
 
 
 def at_least_one(n: int) -> None:
+    """The check for counts such as --batch-size and --threads."""
     if n < 1:
         raise ConfigError(f"must be >= 1, got {n}")
 
@@ -95,7 +96,10 @@ def add_limit_options(p: argparse.ArgumentParser) -> None:
 def add_sampling_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sampling (one of; default --fps 2)").add_mutually_exclusive_group()
     g.add_argument(
-        "--fps", type=checked(float, FpsSampler), help="score N frames per second of video (timestamps from PTS)"
+        "--fps",
+        type=checked(float, FpsSampler),
+        metavar="N",
+        help="score N frames per second of video (timestamps from PTS)",
     )
     g.add_argument("--every", type=checked(int, EverySampler), metavar="N", help="score every Nth decoded frame")
     g.add_argument("--keyframes", action="store_true", help="decode and score keyframes only")
