@@ -11,7 +11,11 @@ from enum import Enum
 
 
 class ErrorCode(str, Enum):
-    """Why a clip could not be (fully) scanned. Values are stable: they appear in reports."""
+    """Why a clip could not be (fully) scanned. Values are stable: they appear in reports.
+
+    A code prints as its value (``f"{ErrorCode.NOT_FOUND}"`` is ``NOT_FOUND``), as it reads
+    in reports and on the command line.
+    """
 
     NOT_FOUND = "NOT_FOUND"
     EMPTY = "EMPTY"
@@ -25,6 +29,9 @@ class ErrorCode(str, Enum):
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     MODEL_ERROR = "MODEL_ERROR"
     CONFIG_ERROR = "CONFIG_ERROR"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class FramescanError(Exception):

@@ -29,6 +29,9 @@ DEFAULT_BLOCK = 0.6
 DEFAULT_MIN_BLOCK_FRAMES = 2
 #: Hits of one category less than this many seconds apart belong to one segment.
 DEFAULT_MAX_GAP = 1.0
+#: The keys a policy file may have, at the top and per category.
+POLICY_KEYS = ("name", "max_gap", "categories")
+RULE_KEYS = ("review", "block", "min_block_frames")
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,11 @@ class CategoryRule:
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.review <= self.block <= 1.0):
-            raise ConfigError(f"policy thresholds must satisfy 0 <= review <= block <= 1: {self}")
+            raise ConfigError(
+                f"thresholds must satisfy 0 <= review <= block <= 1, got review {self.review:g} and block {self.block:g}"
+            )
         if self.min_block_frames < 1:
-            raise ConfigError(f"min_block_frames must be >= 1: {self}")
+            raise ConfigError(f"min_block_frames must be >= 1, got {self.min_block_frames}")
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,18 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
+def _number(value: Any, key: str, kind: type[float] | type[int] = float) -> Any:
+    """``value`` as a ``kind``; a string, a boolean or a fraction where a count belongs is an error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        raise ConfigError(f"{key} must be {'a whole number' if kind is int else 'a number'}, got {value!r}")
+    return kind(value)
+
+
 def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:
+    """A policy from its JSON form; every error names ``where`` (the file) and the category."""
+    unknown = set(data) - set(POLICY_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (known: {', '.join(POLICY_KEYS)})")
     cats = data.get("categories", {})
     if not isinstance(cats, dict):
         raise ConfigError(f"{where}: 'categories' must be an object")
@@ -84,18 +100,26 @@ def parse_policy(data: dict[str, Any], where: str = "policy") -> Policy:
     for cat, rule in cats.items():
         if cat not in CATEGORIES:
             raise ConfigError(f"{where}: unknown category {cat!r} (known: {', '.join(CATEGORIES)})")
-        unknown = set(rule) - {"review", "block", "min_block_frames"}
+        if not isinstance(rule, dict):
+            raise ConfigError(f"{where}: category {cat!r} must be an object with {', '.join(RULE_KEYS)}")
+        unknown = set(rule) - set(RULE_KEYS)
         if unknown:
-            raise ConfigError(f"{where}: unknown fields for {cat!r}: {sorted(unknown)}")
+            raise ConfigError(f"{where}: unknown fields for {cat!r}: {sorted(unknown)} (known: {', '.join(RULE_KEYS)})")
         base = rules[cat]
-        rules[cat] = CategoryRule(
-            review=float(rule.get("review", base.review)),
-            block=float(rule.get("block", base.block)),
-            min_block_frames=int(rule.get("min_block_frames", base.min_block_frames)),
-        )
-    max_gap = float(data.get("max_gap", DEFAULT_MAX_GAP))
-    if max_gap < 0:
-        raise ConfigError(f"{where}: max_gap must be >= 0")
+        try:
+            rules[cat] = CategoryRule(
+                review=_number(rule.get("review", base.review), "review"),
+                block=_number(rule.get("block", base.block), "block"),
+                min_block_frames=_number(rule.get("min_block_frames", base.min_block_frames), "min_block_frames", int),
+            )
+        except ConfigError as ex:
+            raise ConfigError(f"{where}: category {cat!r}: {ex.message}") from ex
+    try:
+        max_gap = _number(data.get("max_gap", DEFAULT_MAX_GAP), "max_gap")
+    except ConfigError as ex:
+        raise ConfigError(f"{where}: {ex.message}") from ex
+    if not max_gap >= 0:
+        raise ConfigError(f"{where}: max_gap must be >= 0, got {max_gap:g}")
     return Policy(name=str(data.get("name", Path(where).stem)), rules=rules, max_gap=max_gap)
 
 

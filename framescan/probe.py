@@ -161,6 +161,12 @@ def as_source(source: SourceLike, name: str | None = None) -> Source:
         p = Path(path)
         if not p.exists():
             raise FileNotFound(f"{path}: no such file", path=path)
+        if p.is_dir():
+            raise UnsupportedFormat(
+                f"{path}: is a directory, not a regular file; to scan the clips in a folder use "
+                f"'framescan archive {path} --db results.sqlite'",
+                path=path,
+            )
         if not p.is_file():
             raise UnsupportedFormat(f"{path}: not a regular file", path=path)
         size = p.stat().st_size

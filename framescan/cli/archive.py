@@ -36,6 +36,7 @@ from ..archive import (
     run_archive,
 )
 from .main import EXIT_ALLOW, EXIT_CONFIG, EXIT_ERROR
+from .outpath import check_output
 from .scan import add_scanner_options, parse_limits, scanner_kwargs
 
 NAME = "archive"
@@ -159,6 +160,7 @@ def _sigterm(signum: int, frame: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.db, "--db")
     opts = _options(args)
     if not opts.source and not opts.list_file:
         print(

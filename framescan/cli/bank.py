@@ -12,6 +12,7 @@ from framescan import banks, pdq, vpdq
 from framescan.errors import ConfigError, FileNotFound, UnsupportedFormat
 
 from .hash import seconds_per_hash
+from .outpath import check_output
 
 NAME = "bank"
 
@@ -108,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # Check add's files before the database is created or a video hashed (hashing takes a while).
     paths = _item_files(args.files) if args.bank_command == "add" else []
+    check_output(args.db, "--db")
     # Only add creates a database: the others report a mistyped --db instead of creating it.
     with banks.BankStore(args.db, create=args.bank_command == "add") as store:
         if args.bank_command == "add":

@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from ..archive import EXPORT_FORMATS, export
+from .outpath import check_output
 
 NAME = "export"
 
@@ -52,6 +53,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output, "-o")
     n = export(
         args.db,
         args.format,

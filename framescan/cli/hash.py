@@ -9,6 +9,8 @@ import sys
 
 from framescan import vpdq
 
+from .outpath import check_output
+
 NAME = "hash"
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output, "-o")
     hashes = vpdq.hash_video(args.video, seconds_per_hash=args.seconds_per_hash)
     if args.output:
         vpdq.write_hashes(hashes, args.output)

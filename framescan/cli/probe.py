@@ -10,8 +10,13 @@ NAME = "probe"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="show a clip's stream information", description=__doc__)
-    p.add_argument("path", metavar="PATH")
+    p = sub.add_parser(
+        NAME,
+        help="show a clip's stream information",
+        description="Print what a clip's container header says (streams, codec, size, rotation, fps, duration, "
+        "frame count, audio) as JSON, without decoding or scanning it.",
+    )
+    p.add_argument("path", metavar="PATH", help="video file")
     return p
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,35 +59,34 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import ConfigError
     from ..synth import check_flagged, frame_times, write_clip
-    from .main import EXIT_USAGE
+    from .main import UsageError
+    from .outpath import check_output
 
     try:
         w, h = (int(x) for x in args.size.lower().split("x"))
     except ValueError as ex:
-        raise ConfigError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from ex
+        raise UsageError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from ex
     if w < 2 or h < 2 or w % 2 or h % 2:
-        raise ConfigError(f"--size must be even and at least 2x2 (4:2:0 video), got {args.size!r}")
+        raise UsageError(f"--size must be even and at least 2x2 (4:2:0 video), got {args.size!r}")
     if not args.fps > 0 or not args.seconds > 0:
-        raise ConfigError(f"--fps and --seconds must be > 0, got {args.fps} and {args.seconds:g}")
+        raise UsageError(f"--fps and --seconds must be > 0, got {args.fps} and {args.seconds:g}")
     try:
         if av.codec.Codec(args.codec, "w").type != "video":
-            raise ConfigError(f"--codec {args.codec} is not a video encoder")
+            raise UsageError(f"--codec {args.codec} is not a video encoder")
     except av.codec.codec.UnknownCodecError as ex:
-        raise ConfigError(f"--codec {args.codec}: FFmpeg has no such encoder") from ex
+        raise UsageError(f"--codec {args.codec}: FFmpeg has no such encoder") from ex
     x26x = args.codec in ("libx264", "libx265")
     if args.preset is not None and not x26x:
-        raise ConfigError(f"--preset applies to libx264 and libx265, not to --codec {args.codec}")
+        raise UsageError(f"--preset applies to libx264 and libx265, not to --codec {args.codec}")
     preset = args.preset or "ultrafast"
+    check_output(args.out, "OUT")
     out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ConfigError(f"cannot write {out}: directory {out.parent} does not exist")
     flagged = tuple(args.flagged) if args.flagged else None
     if flagged:
         try:
             check_flagged(flagged, args.seconds, frame_times(args.seconds, args.fps))
         except ValueError as ex:  # a usage error: the clip would hold no flagged content where asked
-            print(f"framescan sample: error: --flagged {flagged[0]:g} {flagged[1]:g}: {ex}", file=sys.stderr)
-            return EXIT_USAGE
+            raise UsageError(f"--flagged {flagged[0]:g} {flagged[1]:g}: {ex}") from ex
     pix_fmt = "yuvj420p" if args.codec == "mjpeg" else "yuv420p"  # FFmpeg's MJPEG takes full-range YUV only
     # Written under a temporary name (same extension: it picks the container) and renamed when
     # complete, so a failure leaves neither a partial clip nor a damaged file of that name.
@@ -98,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                    flagged=flagged, preset=preset, pix_fmt=pix_fmt)  # fmt: skip
         os.replace(tmp, out)
     except (av.FFmpegError, ValueError) as ex:  # a container or options the encoder refuses
-        raise ConfigError(f"cannot write {out} with --codec {args.codec}: {ex}") from ex
+        raise UsageError(f"cannot write {out} with --codec {args.codec}: {ex}") from ex
     except OSError as ex:
         raise ConfigError(f"cannot write {out}: {ex.strerror or ex}") from ex
     finally:

@@ -5,25 +5,105 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ConfigError, FramescanError, InputError
 from ..known import BANK_SIGNAL_PREFIX
 from ..known import describe as describe_match
 from ..limits import DEFAULT_LIMITS, Limits
 from ..report import Report
-from .main import EXIT_ALLOW, EXIT_BLOCK, EXIT_ERROR, EXIT_REVIEW
+from ..sample import EverySampler, FpsSampler
+from .main import EXIT_ALLOW, EXIT_BLOCK, EXIT_ERROR, EXIT_REVIEW, UsageError, exit_codes_help
+from .outpath import check_output
 from .progress import ProgressBar
 
 NAME = "scan"
 _SEVERITY = {"allow": (0, EXIT_ALLOW), "review": (1, EXIT_REVIEW), "error": (2, EXIT_ERROR), "block": (3, EXIT_BLOCK)}
+T = TypeVar("T")
+
+DESCRIPTION = """\
+Scan video clips: print each clip's verdict (allow, review or block) with its per-category
+scores and segments, and optionally write the full reports as JSON.
+
+Each clip is decoded in a supervised worker process (a crash or a hang ends that clip with
+an error, not the run). By default NudeNet 320n scores the sexual category at 2 frames per
+second; --all-signals, --ocr and hash banks add the other categories (see README)."""
+
+
+def checked(convert: Callable[[str], T], check: Callable[[T], object]) -> Callable[[str], T]:
+    """An argparse ``type``: ``convert`` the text, then run the library's own ``check`` on the
+    value, so a bad option value is a usage error (exit 2) before anything loads while the
+    rule itself stays in one place (the sampler, ``Limits``...)."""
+
+    def parse(text: str) -> T:
+        value = convert(text)  # a ValueError is argparse's "invalid float value"
+        try:
+            check(value)
+        except ConfigError as ex:
+            raise argparse.ArgumentTypeError(ex.message) from None
+        return value
+
+    parse.__name__ = getattr(convert, "__name__", "value")  # argparse names the type in its messages
+    return parse
+
+
+def at_least_one(n: int) -> None:
+    """The check for counts such as --batch-size and --threads."""
+    if n < 1:
+        raise ConfigError(f"must be >= 1, got {n}")
+
+
+def limit_item(text: str) -> tuple[str, float | int]:
+    """``--limit NAME=VALUE`` as (name, value), checked by ``Limits`` itself."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"takes NAME=VALUE, got {text!r}")
+    key = key.strip()
+    try:
+        number = float(value) if "." in value or "e" in value.lower() else int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key}: {value!r} is not a number") from None
+    try:
+        DEFAULT_LIMITS.updated(**{key: number})
+    except ConfigError as ex:
+        raise argparse.ArgumentTypeError(ex.message) from None
+    return key, number
+
+
+#: ``--timeout S``: the ``max_seconds_per_clip`` limit, checked by ``Limits``.
+timeout_seconds = checked(float, lambda s: DEFAULT_LIMITS.updated(max_seconds_per_clip=s))
+
+
+def add_limit_options(p: argparse.ArgumentParser) -> None:
+    """--limit and --timeout (scan, archive and serve)."""
+    p.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        type=limit_item,
+        metavar="NAME=VALUE",
+        help="override a resource limit (max_file_bytes, max_pixels, max_side, max_duration, max_frames, "
+        "max_streams, max_seconds_per_clip); repeatable",
+    )
+    p.add_argument(
+        "--timeout",
+        type=timeout_seconds,
+        metavar="S",
+        help="wall-clock seconds per clip (same as --limit max_seconds_per_clip=S; default 600)",
+    )
 
 
 def add_sampling_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sampling (one of; default --fps 2)").add_mutually_exclusive_group()
-    g.add_argument("--fps", type=float, help="score N frames per second of video (timestamps from PTS)")
-    g.add_argument("--every", type=int, metavar="N", help="score every Nth decoded frame")
+    g.add_argument(
+        "--fps",
+        type=checked(float, FpsSampler),
+        metavar="N",
+        help="score N frames per second of video (timestamps from PTS)",
+    )
+    g.add_argument("--every", type=checked(int, EverySampler), metavar="N", help="score every Nth decoded frame")
     g.add_argument("--keyframes", action="store_true", help="decode and score keyframes only")
     g.add_argument("--all", dest="all_frames", action="store_true", help="score every frame")
     g.add_argument(
@@ -40,7 +120,7 @@ def add_signal_options(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME|MANIFEST",
         help="model (repeatable; default nudenet-320n-trim: NudeNet 320n on a trimmed canvas; "
-        "nudenet-320n: on NudeNet's square canvas)",
+        "nudenet-320n: on NudeNet's square canvas; 'framescan models' lists them)",
     )
     p.add_argument(
         "--all-signals",
@@ -52,13 +132,13 @@ def add_signal_options(p: argparse.ArgumentParser) -> None:
         "--ocr",
         action="store_true",
         help="read on-screen text and match it against the hate / bullying / extremism lexicons "
-        '(needs pip install "framescan[ocr]")',
+        '(needs the ocr extra: pip install -e ".[ocr]")',
     )
     p.add_argument(
         "--lexicon",
         action="append",
         metavar="PATH",
-        help="extra lexicon file or directory for --ocr (repeatable; see docs/ocr.md)",
+        help="extra lexicon file or directory, used with --ocr (repeatable; see docs/ocr.md)",
     )
 
 
@@ -70,11 +150,18 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=checked(int, at_least_one),
         default=None,
+        metavar="N",
         help="frames per inference batch (default 8 with --all or --every 1-2, 4 otherwise, 2 with --early-exit)",
     )
-    p.add_argument("--threads", type=int, default=None, help="inference threads (default: available cores)")
+    p.add_argument(
+        "--threads",
+        type=checked(int, at_least_one),
+        default=None,
+        metavar="N",
+        help="inference threads (default: available cores)",
+    )
     p.add_argument("--early-exit", action="store_true", help="stop a clip as soon as its decision is block")
     p.add_argument(
         "--banks",
@@ -83,52 +170,39 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
         "else ~/.framescan/banks.sqlite, when it exists)",
     )
     p.add_argument("--no-banks", action="store_true", help="do not match against hash banks")
-    p.add_argument(
-        "--limit",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a resource limit (max_file_bytes, max_pixels, max_side, max_duration, max_frames, "
-        "max_streams, max_seconds_per_clip); repeatable",
-    )
-    p.add_argument("--timeout", type=float, help="wall-clock seconds per clip (same as --limit max_seconds_per_clip=S)")
+    add_limit_options(p)
 
 
 def parse_limits(args: argparse.Namespace) -> Limits:
-    changes: dict[str, Any] = {}
-    for item in args.limit:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--limit takes NAME=VALUE, got {item!r}")
-        try:
-            changes[key.strip()] = float(value) if "." in value or "e" in value.lower() else int(value)
-        except ValueError as ex:
-            raise ConfigError(f"--limit {key}: {value!r} is not a number") from ex
+    """The limits from --limit and --timeout (each value already checked by its ``type``)."""
+    changes: dict[str, Any] = dict(args.limit)
     if args.timeout is not None:
         changes["max_seconds_per_clip"] = args.timeout
     return DEFAULT_LIMITS.updated(**changes)
 
 
-def models_from_args(args: argparse.Namespace) -> list[str] | None:
-    """The models named by --model and --all-signals (scan, archive and serve)."""
-    if not args.all_signals:
-        return args.model
-    from ..models import ALL_SIGNAL_MODELS
+def signal_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``models``, ``ocr`` and ``lexicons`` from --model, --all-signals, --ocr and --lexicon
+    (scan, archive and serve)."""
+    if args.lexicon and not args.ocr:
+        raise UsageError("--lexicon is used only with --ocr (lexicons are matched against on-screen text); add --ocr")
+    models = args.model
+    if args.all_signals:
+        from ..models import ALL_SIGNAL_MODELS
 
-    return list(dict.fromkeys([*ALL_SIGNAL_MODELS, *(args.model or [])]))
+        models = list(dict.fromkeys([*ALL_SIGNAL_MODELS, *(args.model or [])]))
+    return {"models": models, "ocr": args.ocr, "lexicons": args.lexicon}
 
 
 def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {
-        "models": models_from_args(args),
+        **signal_kwargs(args),
         "policy": args.policy,
         "fps": args.fps,
         "every": args.every,
         "keyframes": args.keyframes,
         "all_frames": args.all_frames,
         "adaptive": args.adaptive,
-        "ocr": args.ocr,
-        "lexicons": args.lexicon,
         "threads": args.threads,
         "early_exit": args.early_exit,
         "banks": False if args.no_banks else args.banks,
@@ -139,10 +213,20 @@ def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="scan video clips", description=__doc__)
-    p.add_argument("paths", nargs="+", metavar="PATH", help="video files to scan")
+    p = sub.add_parser(
+        NAME,
+        help="scan video clips",
+        description=DESCRIPTION,
+        epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video files to scan (a folder: use framescan archive)")
     add_scanner_options(p)
-    p.add_argument("--json", metavar="OUT", help="write the full report(s) as JSON to OUT ('-' for stdout)")
+    p.add_argument(
+        "--json",
+        metavar="OUT",
+        help="write the full report(s) as JSON to OUT ('-' for stdout; missing folders are created)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument(
         "--no-isolate",
@@ -208,6 +292,30 @@ def _describe_sampling(s: dict[str, Any]) -> str:
     return str(s.get("mode"))
 
 
+#: What gives each category a signal, for the hint below (hash banks can feed any category).
+_SIGNAL_HINTS = (
+    (("sexual",), "the default model or --all-signals for sexual"),
+    (("violence",), "--all-signals for violence (knife, scissors, baseball bat)"),
+    (("hate", "bullying", "extremism"), "--ocr for on-screen text (hate, bullying, extremism)"),
+)
+
+
+def signal_hint(reports: list[Report]) -> str | None:
+    """One line for a terminal user: the categories that had no signal in any scanned clip
+    and how to give them one; ``None`` when every category had one (or nothing was scanned)."""
+    scanned = [r.to_dict()["categories"] for r in reports if r.status != "error"]
+    if not scanned:
+        return None
+    missing = [c for c in scanned[0] if not any(cats[c]["signals"] for cats in scanned)]
+    if not missing:
+        return None
+    ways = [way for cats, way in _SIGNAL_HINTS if set(cats) & set(missing)]
+    return (
+        f"framescan: hint: no signal configured for {', '.join(missing)}: add {'; '.join(ways)}; "
+        "'framescan bank add' adds known-content hash banks for any category"
+    )
+
+
 def outcome(report: Report) -> str:
     return "error" if report.status == "error" else str(report.decision)
 
@@ -231,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
     from ..isolate import WorkerConfig, WorkerPool
     from ..pipeline import Scanner
 
+    check_output(args.json, "--json")
     limits = parse_limits(args)
     kwargs = scanner_kwargs(args)
     if not args.quiet and sys.stderr.isatty() and stale_kernels("framescan.preprocess"):  # every scan runs it
@@ -254,11 +363,14 @@ def run(args: argparse.Namespace) -> int:
             reports.append(report)
             if not args.quiet and args.json != "-":
                 print(render(report), flush=True)
-            elif report.status == "error" and not args.quiet:
+            elif report.status == "error":  # -q: "nothing but errors"
                 print(render(report), file=sys.stderr, flush=True)
     finally:
         if engine is not None:
             engine.close()
+    hint = signal_hint(reports)
+    if hint and not args.quiet and sys.stderr.isatty():
+        print(hint, file=sys.stderr)
     if args.json:
         write_json(reports, args.json)
     return exit_code([outcome(r) for r in reports])

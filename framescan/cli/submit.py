@@ -1,11 +1,4 @@
-"""``framescan submit FILE... --url URL --token TOKEN``: scan clips on a framescan service.
-
-Prints the same verdicts and exits with the same codes as ``framescan scan`` (0 allow, 10
-review, 3 a clip could not be scanned, 20 block; the most severe wins). The token may come
-from ``$FRAMESCAN_TOKEN`` instead of ``--token``. When the service itself fails (unreachable,
-token refused, still busy after the retries) nothing is printed for the clip and the exit
-code is 4.
-"""
+"""``framescan submit FILE... --url URL --token TOKEN``: scan clips on a framescan service."""
 
 from __future__ import annotations
 
@@ -17,28 +10,61 @@ from typing import Any
 
 from ..errors import ConfigError, FramescanError, InputError
 from ..report import Report
-from .main import EXIT_CONFIG
+from ..sample import FpsSampler
+from .main import EXIT_CONFIG, exit_codes_help
+from .outpath import check_output
+from .scan import checked
 
 NAME = "submit"
+DEFAULT_URL = "http://127.0.0.1:8080"
+DESCRIPTION = """\
+Scan clips on a framescan service (framescan serve): upload each clip, wait for its report
+(polling when the server answers 202), print the same verdicts as 'framescan scan' and exit
+with the same codes. Needs httpx (pip install -e ".[serve]").
+
+When the service itself fails (unreachable, token refused, still busy after the retries)
+nothing is printed for the clip and the exit code is 4."""
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="FILE", help="video files to scan")
-    p.add_argument("--url", default=os.environ.get("FRAMESCAN_URL", "http://127.0.0.1:8080"), help="service URL")
+    p.add_argument(
+        "--url",
+        default=os.environ.get("FRAMESCAN_URL", DEFAULT_URL),
+        help=f"service URL (default: $FRAMESCAN_URL, else {DEFAULT_URL})",
+    )
     p.add_argument("--token", help="bearer token (default: $FRAMESCAN_TOKEN)")
     p.add_argument("--policy", metavar="NAME", help="a policy the server has in its policy directory")
-    p.add_argument("--fps", type=float, help="frames sampled per second (default: the server's)")
-    p.add_argument("--deadline", type=float, help="seconds the server waits before answering 202 (then polled)")
-    p.add_argument("--max-total", type=float, default=900.0, help="seconds allowed per clip, polling included (900)")
-    p.add_argument("--retries", type=int, default=5, help="retries after 429/503 or a connection failure (5)")
-    p.add_argument("--json", metavar="OUT", help="write the full report(s) as JSON to OUT ('-' for stdout)")
+    p.add_argument(
+        "--fps", type=checked(float, FpsSampler), metavar="N", help="frames sampled per second (default: the server's)"
+    )
+    p.add_argument(
+        "--deadline", type=float, metavar="S", help="seconds the server waits before answering 202 (then polled)"
+    )
+    p.add_argument(
+        "--max-total", type=float, default=900.0, metavar="S", help="seconds allowed per clip, polling included (900)"
+    )
+    p.add_argument(
+        "--retries", type=int, default=5, metavar="N", help="retries after 429/503 or a connection failure (5)"
+    )
+    p.add_argument(
+        "--json",
+        metavar="OUT",
+        help="write the full report(s) as JSON to OUT ('-' for stdout; missing folders are created)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser(NAME, help="scan clips on a framescan service", description=__doc__)
+    p = sub.add_parser(
+        NAME,
+        help="scan clips on a framescan service",
+        description=DESCRIPTION,
+        epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(p)
     return p
 
@@ -47,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         from ..client import Client, ServiceError
     except ImportError as ex:
-        raise ConfigError(f"framescan submit needs httpx: pip install 'framescan[serve]' ({ex})") from ex
+        raise ConfigError(f'framescan submit needs httpx: pip install -e ".[serve]" ({ex})') from ex
     from .scan import exit_code, outcome, render, write_json
 
+    check_output(args.json, "--json")
     token = args.token or os.environ.get("FRAMESCAN_TOKEN")
     if not token:
         raise ConfigError("no token: pass --token or set $FRAMESCAN_TOKEN")
@@ -66,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             reports.append(report)
             if not args.quiet and args.json != "-":
                 print(render(report), flush=True)
-            elif report.status == "error" and not args.quiet:
+            elif report.status == "error":  # -q: "nothing but errors"
                 print(render(report), file=sys.stderr, flush=True)
     if args.json:
         write_json(reports, args.json)
