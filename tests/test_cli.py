@@ -249,8 +249,8 @@ def test_output_path_under_a_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_output_paths_get_their_missing_folders(tmp_path: Path) -> None:
-    """scan --json, archive --db, export -o, hash -o and bank --db all create missing parent
-    folders (as archive --db and bank --db always did)."""
+    """scan --json, archive --db, export -o, hash -o and bank add --db all create missing parent
+    folders (as archive --db and bank add --db always did)."""
     p = run("scan", "missing.mp4", "--json", "a/b/r.json", cwd=tmp_path)
     assert p.returncode == EXIT_ERROR, p.stderr
     assert json.loads((tmp_path / "a/b/r.json").read_text())["error"]["code"] == "NOT_FOUND"
@@ -259,13 +259,26 @@ def test_output_paths_get_their_missing_folders(tmp_path: Path) -> None:
     assert p.returncode == EXIT_ALLOW and (tmp_path / "c/r.sqlite").is_file(), p.stderr
     p = run("export", "--db", "c/r.sqlite", "-o", "d/e/x.jsonl", cwd=tmp_path)
     assert p.returncode == 0 and (tmp_path / "d/e/x.jsonl").is_file(), p.stderr
-    p = run("bank", "list", "--db", "f/banks.sqlite", cwd=tmp_path)
-    assert p.returncode == 0 and (tmp_path / "f/banks.sqlite").is_file(), p.stderr
-    from framescan.samples import write_clip
+    from framescan.synth import write_clip
 
     clip = write_clip(tmp_path / "tiny.mp4", width=64, height=64, seconds=1, fps=4)
     p = run("hash", str(clip), "-o", "g/h/x.txt", cwd=tmp_path)
     assert p.returncode == 0 and (tmp_path / "g/h/x.txt").read_text().strip(), p.stderr
+    # bank add writes the database (list/show/remove only read it: a mistyped --db creates nothing)
+    p = run(
+        "bank",
+        "add",
+        "b",
+        "g/h/x.txt",
+        "--category",
+        "hate",
+        "--action",
+        "review",
+        "--db",
+        "f/banks.sqlite",
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0 and (tmp_path / "f/banks.sqlite").is_file(), p.stderr
 
 
 def test_scanning_a_directory_points_to_archive(tmp_path: Path) -> None:
@@ -301,7 +314,7 @@ def test_signal_hint_on_a_terminal_only(tmp_path: Path) -> None:
     import pty
     import select
 
-    from framescan.samples import write_clip
+    from framescan.synth import write_clip
 
     clip = write_clip(tmp_path / "c.mp4", width=64, height=64, seconds=1, fps=4)
     master, slave = pty.openpty()

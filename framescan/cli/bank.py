@@ -107,9 +107,10 @@ def run(args: argparse.Namespace) -> int:
             f"no banks yet: {banks.default_db_path()} does not exist (framescan bank add creates it)", file=sys.stderr
         )
         return 0
+    if args.bank_command == "add":  # the only command that writes the database
+        check_output(args.db, "--db")
     # Check add's files before the database is created or a video hashed (hashing takes a while).
     paths = _item_files(args.files) if args.bank_command == "add" else []
-    check_output(args.db, "--db")
     # Only add creates a database: the others report a mistyped --db instead of creating it.
     with banks.BankStore(args.db, create=args.bank_command == "add") as store:
         if args.bank_command == "add":
