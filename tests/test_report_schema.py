@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from framescan.report import SCHEMA_PATH, VALIDATE_ENV, ReportSchemaError, validate
+from framescan.report import SCHEMA_PATH, VALIDATE_ENV, ReportSchemaError, segment_evidence, validate
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "report.md"
 
@@ -111,3 +111,13 @@ def test_docs_name_every_evidence_and_segment_field():
 
     assert names(evidence) == set(_schema()["$defs"]["evidence"]["properties"])
     assert names(segment) == set(_schema()["$defs"]["segment"]["properties"])
+
+
+def test_each_evidence_item_is_written_once(flagged_report: dict):
+    """Segments refer to the report's evidence list by index instead of copying the items."""
+    items = [json.dumps(e, sort_keys=True) for e in flagged_report["evidence"]]
+    assert len(items) == len(set(items)), "an evidence item is written twice"
+    refs = [i for s in flagged_report["segments"] for i in s["evidence"]]
+    assert refs and all(isinstance(i, int) and 0 <= i < len(items) for i in refs)
+    seg = flagged_report["segments"][0]
+    assert segment_evidence(flagged_report, seg)[0]["category"] == seg["category"]
