@@ -35,7 +35,8 @@ def test_hits_merge_across_small_gaps_and_split_on_large() -> None:
     assert [(s.start, s.last_hit, s.end, s.frames) for s in segs] == [(0.5, 1.5, 2.0, 2), (5.0, 5.0, 9.0, 1)]
     assert segs[0].peak == 0.8 and segs[0].peak_time == 1.5
     assert agg.results["sexual"].score == 0.8 and agg.decision() == "block"
-    assert segs[0].to_dict()["last_hit"] == 1.5 and segs[0].to_dict()["end"] == 2.0
+    index = {e.key(): i for i, e in enumerate(segs[0].evidence)}
+    assert segs[0].to_dict(index)["last_hit"] == 1.5 and segs[0].to_dict(index)["end"] == 2.0
 
 
 def test_a_segment_still_showing_at_the_last_frame_ends_where_finish_says() -> None:
@@ -67,7 +68,7 @@ def test_default_policy_decisions(scores: list, decision: str) -> None:
 
 
 def test_category_without_signal_is_reported_as_such() -> None:
-    d = run([(0, 0.9)]).results["violence"].to_dict()
+    d = run([(0, 0.9)]).results["violence"].to_dict({})
     assert d["signals"] == [] and d["score"] is None and d["decision"] is None
 
 
