@@ -379,7 +379,11 @@ def test_quarantine_after_repeated_timeouts(corpus: Path, tmp_path: Path) -> Non
     shutil.copy(corpus / "a" / "clip02.mp4", src / "slow.mp4")
     db = tmp_path / "r.sqlite"
     opts = ArchiveOptions(
-        db=str(db), source=str(src), workers=2, limits=DEFAULT_LIMITS.updated(max_seconds_per_clip=0.001), quiet=True
+        db=str(db),
+        source=str(src),
+        workers=2,
+        scan=ScanConfig(limits=DEFAULT_LIMITS.updated(max_seconds_per_clip=0.001)),
+        quiet=True,
     )
     summary = run_archive(opts)
     assert summary.counts["quarantined"] == 1 and summary.counts["retried"] == 2
