@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,13 @@ def test_fingerprints_equal_the_old_values(case: str, tmp_path: Path) -> None:
         settings = {**settings, "policy": str(policy)}
     fp = ScanConfig.from_dict(settings).fingerprint()
     assert fp.to_dict() == {"models_fp": models_fp, "config_fp": config_fp}
+
+
+def test_fields_are_the_scanner_arguments() -> None:
+    """Every ``Scanner`` argument has its field (and no field is unknown to the Scanner)."""
+    import inspect
+
+    from framescan.pipeline import Scanner
+
+    params = [p for p in inspect.signature(Scanner.__init__).parameters if p != "self"]
+    assert sorted(params) == sorted(f.name for f in fields(ScanConfig))
