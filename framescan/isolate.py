@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from .config import ScanConfig
 from .errors import DecoderCrashed, ErrorCode, FramescanError, ResourceExhausted, ScanTimeout
 from .infer import available_cores
-from .limits import DEFAULT_LIMITS, Limits
+from .limits import Limits
 from .report import Report
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,7 @@ _PARENT_POLL = 0.5
 class WorkerConfig:
     """What a worker needs to build its ``Scanner`` (all picklable)."""
 
-    scanner: dict[str, Any] = field(default_factory=dict)
-    limits: Limits = DEFAULT_LIMITS
+    scan: ScanConfig = field(default_factory=ScanConfig)
     #: Address space a worker may add for scanning on top of what it uses once its models are
     #: loaded (the limit is set then, as RLIMIT_AS = loaded size + this); None: unlimited.
     memory_bytes: int | None = 3 << 30
@@ -98,9 +98,7 @@ def _worker_main(conn: Any) -> None:
     config: WorkerConfig = conn.recv()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
-        from .pipeline import Scanner
-
-        scanner = Scanner(limits=config.limits, **config.scanner)
+        scanner = config.scan.scanner()
         if config.memory_bytes:
             _limit_memory(config.memory_bytes)
     except FramescanError as ex:
@@ -360,7 +358,7 @@ class WorkerPool:
         ``limits`` overrides the pool's limits for this clip."""
         from .probe import as_source
 
-        limits = limits or self.config.limits
+        limits = limits or self.config.scan.limits
         limit = timeout or limits.max_seconds_per_clip
         try:
             src = as_source(source, name)

@@ -29,7 +29,6 @@ from framescan.archive import (
     Skipped,
     Store,
     StoreError,
-    compute_fingerprints,
     export,
     iter_export,
     run_archive,
@@ -37,6 +36,7 @@ from framescan.archive import (
     walk_folder,
 )
 from framescan.cli.archive import summary_from_stderr
+from framescan.config import ScanConfig
 from framescan.limits import DEFAULT_LIMITS
 from framescan.synth import write_clip
 
@@ -339,7 +339,7 @@ def test_duplicates_scanned_once_and_fingerprints_rescan(corpus: Path, tmp_path:
     manifest = tmp_path / "default-model-copy.json"
     manifest.write_text(json.dumps(base))
     s3 = run_archive(
-        ArchiveOptions(db=str(db), source=str(src), workers=2, scanner={"models": [str(manifest)]}, quiet=True)
+        ArchiveOptions(db=str(db), source=str(src), workers=2, scan=ScanConfig(models=[str(manifest)]), quiet=True)
     )
     assert s3.counts["scanned"] == 2
     assert s3.fingerprints["models_fp"] != s1.fingerprints["models_fp"]
@@ -353,15 +353,15 @@ def test_duplicates_scanned_once_and_fingerprints_rescan(corpus: Path, tmp_path:
 
 
 def test_config_fingerprint_follows_policy_sampling_limits(tmp_path: Path) -> None:
-    base = compute_fingerprints({}, DEFAULT_LIMITS)
-    assert base == compute_fingerprints({"threads": 1, "batch_size": 4}, DEFAULT_LIMITS), "speed settings do not count"
+    base = ScanConfig().fingerprint()
+    assert base == ScanConfig(threads=1, batch_size=4).fingerprint(), "speed settings do not count"
     policy = tmp_path / "strict.json"
     policy.write_text(json.dumps({"name": "strict", "categories": {"sexual": {"review": 0.3, "block": 0.5}}}))
     other = [
-        compute_fingerprints({"policy": str(policy)}, DEFAULT_LIMITS),
-        compute_fingerprints({"fps": 1}, DEFAULT_LIMITS),
-        compute_fingerprints({}, DEFAULT_LIMITS.updated(max_seconds_per_clip=30)),
-        compute_fingerprints({"early_exit": True}, DEFAULT_LIMITS),
+        ScanConfig(policy=str(policy)).fingerprint(),
+        ScanConfig(fps=1).fingerprint(),
+        ScanConfig(limits=DEFAULT_LIMITS.updated(max_seconds_per_clip=30)).fingerprint(),
+        ScanConfig(early_exit=True).fingerprint(),
     ]
     for fp in other:
         assert fp.models == base.models and fp.config != base.config
@@ -379,7 +379,11 @@ def test_quarantine_after_repeated_timeouts(corpus: Path, tmp_path: Path) -> Non
     shutil.copy(corpus / "a" / "clip02.mp4", src / "slow.mp4")
     db = tmp_path / "r.sqlite"
     opts = ArchiveOptions(
-        db=str(db), source=str(src), workers=2, limits=DEFAULT_LIMITS.updated(max_seconds_per_clip=0.001), quiet=True
+        db=str(db),
+        source=str(src),
+        workers=2,
+        scan=ScanConfig(limits=DEFAULT_LIMITS.updated(max_seconds_per_clip=0.001)),
+        quiet=True,
     )
     summary = run_archive(opts)
     assert summary.counts["quarantined"] == 1 and summary.counts["retried"] == 2
@@ -489,7 +493,7 @@ def test_store_full_raises_store_error(tmp_path: Path) -> None:
     the failed transaction rolls back and earlier commits stay."""
     from framescan.archive import Outcome
 
-    fp = compute_fingerprints({}, DEFAULT_LIMITS)
+    fp = ScanConfig().fingerprint()
     with Store(tmp_path / "s.sqlite") as store:
         store._db.execute(f"PRAGMA max_page_count={store._db.execute('PRAGMA page_count').fetchone()[0] + 8}")
         big = {"status": "complete", "blob": os.urandom(3000).hex()}
@@ -521,7 +525,7 @@ def test_ray_path_matches_local(corpus: Path, clean_db: Path, tmp_path: Path) ->
             db=str(tmp_path / "ray.sqlite"),
             source=str(src),
             workers=2,
-            scanner={"fps": 4},
+            scan=ScanConfig(fps=4),
             ray=True,
             quiet=True,
         )
@@ -540,7 +544,7 @@ def test_ray_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"--ray needs the ray package.*pip install 'ray\[default\]'"):
-        RayEngine(None, 2, {}, DEFAULT_LIMITS).connect()
+        RayEngine(None, 2, ScanConfig()).connect()
 
 
 def test_progress_bar_on_a_terminal_and_json_lines_otherwise() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from framescan import bench
 from framescan.cli import bench as cli_bench
+from framescan.config import ScanConfig
 from framescan.models import DEFAULT_MODEL, load_manifest
 from framescan.sample import FpsSampler
 
@@ -140,9 +141,9 @@ def test_naive_sampler_matches_framescan() -> None:
 
 
 def test_modes_sizes_and_stats() -> None:
-    assert bench.Mode.parse("fps1").scanner_kwargs() == {"fps": 1.0}
-    assert bench.Mode.parse("all").scanner_kwargs() == {"all_frames": True}
-    assert bench.Mode.parse("every5").scanner_kwargs() == {"every": 5}
+    assert bench.Mode.parse("fps1").scan_config() == ScanConfig(fps=1.0)
+    assert bench.Mode.parse("all").scan_config() == ScanConfig(all_frames=True)
+    assert bench.Mode.parse("every5").scan_config() == ScanConfig(every=5)
     with pytest.raises(bench.BenchError):
         bench.Mode.parse("fast")
     # the model suffixes: neither is the default model (trimmed canvas)
@@ -186,7 +187,7 @@ def test_clean_mode_runs_on_a_clip_without_flagged_content(tmp_path: Path) -> No
     """``+clean``: the same sampling on a generated clip with no flagged shot (the standard
     matrix has ``720x1280 adaptive+clean``), judged against the same target as the flagged clip."""
     clean = bench.Mode.parse("adaptive+clean")
-    assert clean.clean and clean.adaptive and clean.scanner_kwargs() == {"adaptive": True}
+    assert clean.clean and clean.adaptive and clean.scan_config() == ScanConfig(adaptive=True)
     assert ("720x1280", "adaptive+clean") in bench.DEFAULT_MATRIX
     with pytest.raises(bench.BenchError):
         bench.Mode.parse("fps2+early+clean")  # early exit needs a flagged clip

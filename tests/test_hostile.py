@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from corpus.hostile import Case, build_corpus
 
+from framescan.config import ScanConfig
 from framescan.errors import FramescanError
 from framescan.isolate import WorkerConfig, WorkerPool
 from framescan.limits import DEFAULT_LIMITS
@@ -29,7 +30,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
 
 @pytest.fixture(scope="module")
 def pool():
-    with WorkerPool(1, WorkerConfig(scanner={"threads": 2})) as p:
+    with WorkerPool(1, WorkerConfig(scan=ScanConfig(threads=2))) as p:
         yield p
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from framescan.config import ScanConfig
 from framescan.isolate import WorkerConfig, WorkerPool
 from framescan.limits import Limits
 from framescan.synth import write_clip
@@ -28,7 +29,7 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def pool():
-    with WorkerPool(1, WorkerConfig(scanner={"threads": 2, "all_frames": True})) as p:
+    with WorkerPool(1, WorkerConfig(scan=ScanConfig(threads=2, all_frames=True))) as p:
         yield p
 
 
@@ -91,7 +92,7 @@ def test_memory_limit_is_resource_exhausted(tmp_path: Path) -> None:
     small = write_clip(tmp_path / "small.mp4", width=160, height=120, seconds=0.5, fps=10)
     # the limit is the worker's size once loaded (PyAV imported) + 64 MiB: one 8192x8192 frame
     # is 96 MiB
-    config = WorkerConfig(scanner={"threads": 1}, memory_bytes=64 << 20)
+    config = WorkerConfig(scan=ScanConfig(threads=1), memory_bytes=64 << 20)
     with WorkerPool(1, config) as p:
         r = p.scan(big).to_dict()
         assert r["status"] == "error" and r["error"]["code"] in ("RESOURCE_EXHAUSTED", "DECODER_CRASHED"), r
@@ -102,8 +103,9 @@ def test_killed_parent_leaves_no_orphan_worker(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import sys, time
+        from framescan.config import ScanConfig
         from framescan.isolate import WorkerPool, WorkerConfig
-        pool = WorkerPool(1, WorkerConfig(scanner={"threads": 1}))
+        pool = WorkerPool(1, WorkerConfig(scan=ScanConfig(threads=1)))
         print(pool.pids[0], flush=True)
         time.sleep(60)
         """
@@ -120,7 +122,7 @@ def test_killed_parent_leaves_no_orphan_worker(tmp_path: Path) -> None:
 
 
 def test_pool_close_reaps_every_worker(short_flagged: Path) -> None:
-    with WorkerPool(2, WorkerConfig(scanner={"threads": 1})) as p:
+    with WorkerPool(2, WorkerConfig(scan=ScanConfig(threads=1))) as p:
         pids = p.pids
         assert len(pids) == 2 and p.scan(short_flagged).decision == "block"
     me = psutil.Process()
@@ -130,7 +132,7 @@ def test_pool_close_reaps_every_worker(short_flagged: Path) -> None:
 def test_pool_built_in_a_short_lived_thread_keeps_its_workers(short_flagged: Path) -> None:
     """Workers must outlive the thread that started them (PR_SET_PDEATHSIG would kill them)."""
     holder: list[WorkerPool] = []
-    t = threading.Thread(target=lambda: holder.append(WorkerPool(1, WorkerConfig(scanner={"threads": 1}))))
+    t = threading.Thread(target=lambda: holder.append(WorkerPool(1, WorkerConfig(scan=ScanConfig(threads=1)))))
     t.start()
     t.join()
     pool = holder[0]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from framescan.config import ScanConfig
 from framescan.errors import FramescanError
 from framescan.isolate import WorkerConfig, WorkerPool
 from framescan.pipeline import Scanner
@@ -104,7 +105,7 @@ def test_in_process_scan_opens_nothing_else(tmp_path: Path, target: Path, listen
 
 
 def test_isolated_scan_opens_nothing_else(tmp_path: Path, target: Path, listener: socket.socket) -> None:
-    with WorkerPool(1, WorkerConfig(scanner={"threads": 1, "banks": False})) as pool:
+    with WorkerPool(1, WorkerConfig(scan=ScanConfig(threads=1, banks=False))) as pool:
         watch = OpenWatch(target)
         try:
             for p in _playlists(tmp_path, target, listener.getsockname()[1]):

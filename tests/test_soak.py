@@ -42,6 +42,7 @@ import pytest
 from corpus.hostile import GENERATORS, Case
 from fuzz_harness import load_harness
 
+from framescan.config import ScanConfig
 from framescan.errors import FramescanError
 from framescan.isolate import WorkerConfig, WorkerPool
 from framescan.limits import DEFAULT_LIMITS, Limits
@@ -264,7 +265,7 @@ def run_pool_soak(soak_set: SoakSet, n: int, malloc: str) -> None:
     check = Checker()
     marks: dict[str, Any] = {}
     t0 = time.monotonic()
-    with WorkerPool(1, WorkerConfig(scanner={"threads": 2})) as pool:
+    with WorkerPool(1, WorkerConfig(scan=ScanConfig(threads=2))) as pool:
         _record_processes(pool, seen)
         worker = pool.pids[0]
         peak = {"parent": 0, "worker": 0}

@@ -40,7 +40,6 @@ The package, by concern: ``discover`` (what to scan), ``fingerprint`` (result ke
 from .discover import DEFAULT_EXTENSIONS, Job, Skipped, parse_extensions, sniff_video, walk_folder
 from .engines import RayEngine
 from .export import EXPORT_FORMATS, export, iter_export
-from .fingerprint import compute_fingerprints
 from .progress import Progress
 from .run import DEFAULT_MAX_TRIES, DEFAULT_PROGRESS_INTERVAL, ArchiveOptions, render_summary, run_archive
 from .store import Outcome, Store, StoreError
@@ -58,7 +57,6 @@ __all__ = [
     "Skipped",
     "Store",
     "StoreError",
-    "compute_fingerprints",
     "export",
     "iter_export",
     "parse_extensions",

@@ -7,11 +7,11 @@ import contextlib
 import os
 import signal
 import threading
+from dataclasses import replace
 from typing import Any
 
+from ..config import Fingerprints, ScanConfig
 from ..errors import ConfigError, FramescanError, ModelError
-from ..limits import Limits
-from .fingerprint import Fingerprints
 
 
 class Engine:
@@ -36,17 +36,16 @@ class LocalEngine(Engine):
 
     name = "local"
 
-    def __init__(self, workers: int, scanner: dict[str, Any], limits: Limits) -> None:
+    def __init__(self, workers: int, config: ScanConfig) -> None:
         from ..isolate import split_threads
 
         self.slots = workers
-        kw = dict(scanner)
         split = split_threads(workers)
-        if not kw.get("threads"):
-            kw["threads"] = split["threads"]
-        kw.setdefault("decode_threads", split["decode_threads"])
-        self.scanner = kw
-        self.limits = limits
+        self.config = replace(
+            config,
+            threads=config.threads or split["threads"],
+            decode_threads=config.decode_threads or split["decode_threads"],
+        )
         self.pool: Any = None
         self._cv = threading.Condition()
         self._inflight = 0
@@ -54,7 +53,7 @@ class LocalEngine(Engine):
     def start(self) -> None:
         from ..isolate import WorkerConfig, WorkerPool
 
-        self.pool = WorkerPool(self.slots, WorkerConfig(scanner=self.scanner, limits=self.limits))
+        self.pool = WorkerPool(self.slots, WorkerConfig(scan=self.config))
 
     def scan(self, slot: int, path: str) -> dict[str, Any]:
         with self._cv:
@@ -101,10 +100,8 @@ def _aborted(name: str) -> dict[str, Any]:
 class ScanActor:
     """Ray actor body: builds one ``Scanner`` (models loaded once) and scans clip after clip."""
 
-    def __init__(self, scanner: dict[str, Any], limits: Limits) -> None:
-        from ..pipeline import Scanner
-
-        self.scanner = Scanner(limits=limits, **scanner)
+    def __init__(self, config: ScanConfig) -> None:
+        self.scanner = config.scanner()
 
     def describe(self) -> dict[str, Any]:
         return {**self.scanner.describe(), "banks": self.scanner.known is not None}
@@ -137,22 +134,15 @@ class RayEngine(Engine):
         self,
         address: str | None,
         workers: int | None,
-        scanner: dict[str, Any],
-        limits: Limits,
+        config: ScanConfig,
         ship_bytes: bool = False,
-        threads: int | None = None,
     ) -> None:
         self.address = address
         self.requested = workers
-        self.scanner = dict(scanner)
-        pol = self.scanner.get("policy")
-        if pol and not hasattr(pol, "to_dict"):
-            from ..policy import load_policy
-
-            self.scanner["policy"] = load_policy(pol)  # the driver's file, sent as data: nodes need no copy
-        self.limits = limits
+        # the driver's policy file, sent as data: nodes need no copy
+        self.config = replace(config, policy=config.load_policy().to_dict()) if config.policy else config
         self.ship_bytes = ship_bytes
-        self.threads = threads
+        self.threads = config.threads
         self.actors: list[Any] = []
         self.slots = workers or 0
         self._ray: Any = None
@@ -180,11 +170,10 @@ class RayEngine(Engine):
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.threads = self.threads or 1
         self.slots = self.requested or max(1, cpus // self.threads)
-        self.scanner["threads"] = self.threads
-        self.scanner.setdefault("decode_threads", 1)
+        self.config = replace(self.config, threads=self.threads, decode_threads=self.config.decode_threads or 1)
 
     def _new_actor(self) -> Any:
-        return self._cls.options(num_cpus=self.threads, max_restarts=0).remote(self.scanner, self.limits)
+        return self._cls.options(num_cpus=self.threads, max_restarts=0).remote(self.config)
 
     def start(self) -> None:
         if self._ray is None:
@@ -227,7 +216,7 @@ class RayEngine(Engine):
                 from ..errors import FileNotFound
 
                 return Report.from_error(name, FileNotFound(f"{path}: {ex.strerror or ex}")).to_dict()
-        limit = self.limits.max_seconds_per_clip
+        limit = self.config.limits.max_seconds_per_clip
         ref = self.actors[slot].scan.remote(payload, name)
         try:
             return dict(ray.get(ref, timeout=limit))

@@ -1,17 +1,14 @@
 """What keys an archive result: the sha256 of a file's content, the fingerprints of the scanner
-(models; policy, sampling, limits, banks...), and the check that a report matches them."""
+(models; policy, sampling, limits, banks...: ``ScanConfig.fingerprint``), and the check that a
+report matches them."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import sqlite3
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from ..config import Fingerprints
 from ..errors import ConfigError
-from ..limits import Limits
 from ..probe import SNIFF_BYTES
 from .discover import sniff_video
 
@@ -28,92 +25,6 @@ def hash_file(path: str, sniff: bool) -> str | None:
         while chunk := f.read(HASH_CHUNK):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
-
-
-def banks_digest(banks: Any) -> dict[str, Any] | None:
-    """What of the hash banks in use changes results: bank names, categories, actions, items."""
-    if banks is False:
-        return None
-    from ..banks import default_db_path
-
-    path = Path(banks) if banks not in (None, True) else default_db_path()
-    if not path.is_file():
-        return None
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = con.execute(
-                "SELECT b.name, b.category, b.action, i.name, i.kind, i.hash_count, i.added_at "
-                "FROM banks b LEFT JOIN items i ON i.bank_id = b.id ORDER BY b.name, i.name"
-            ).fetchall()
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as ex:
-        raise ConfigError(f"hash bank database {path} cannot be read: {ex}") from ex
-    if not any(r[3] for r in rows):
-        return None  # no item: matching is off, as in the scan
-    return {"items": len(rows), "digest": _digest(rows)}
-
-
-@dataclass(frozen=True)
-class Fingerprints:
-    models: str
-    config: str
-    models_body: list[list[str]]
-    config_body: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"models_fp": self.models, "config_fp": self.config}
-
-
-def compute_fingerprints(scanner: dict[str, Any], limits: Limits) -> Fingerprints:
-    """The fingerprints of a scanner configuration (``Scanner(**scanner, limits=limits)``),
-    computed from the manifests and policy without loading any model."""
-    from ..models import DEFAULT_MODEL, ModelManifest, load_manifest
-    from ..policy import DEFAULT_POLICY, Policy, load_policy
-    from ..sample import make_sampler
-
-    manifests = [
-        m if isinstance(m, ModelManifest) else load_manifest(m) for m in (scanner.get("models") or [DEFAULT_MODEL])
-    ]
-    models_body = sorted([m.name, m.sha256.lower()] for m in manifests)
-    pol = scanner.get("policy")
-    policy = pol if isinstance(pol, Policy) else (load_policy(pol) if pol else DEFAULT_POLICY)
-    sampler = make_sampler(
-        fps=scanner.get("fps"),
-        every=scanner.get("every"),
-        keyframes=bool(scanner.get("keyframes")),
-        all_frames=bool(scanner.get("all_frames")),
-        adaptive=bool(scanner.get("adaptive")),
-    )
-    settings = sorted(
-        [
-            repr(m.input),
-            m.output.decoder,
-            json.dumps(m.output.params, sort_keys=True, default=str),
-            [[lab.name, lab.category, lab.weight] for lab in m.labels],
-            m.schedule_every,
-        ]
-        for m in manifests
-    )
-    config_body = {
-        "policy": policy.to_dict(),
-        "sampling": sampler.describe(),
-        "limits": limits.to_dict(),
-        "early_exit": bool(scanner.get("early_exit")),
-        "model_settings": _digest(settings),
-        "banks": banks_digest(scanner.get("banks")),
-    }
-    if scanner.get("ocr"):  # the on-screen text lexicons in force change what is found
-        from ..lexicon import Lexicon
-
-        lex = Lexicon.load(scanner.get("lexicons"))
-        config_body["ocr_lexicon"] = _digest(sorted([t.category, t.term, t.weight] for t in lex.terms))
-    return Fingerprints(_digest(models_body), _digest(config_body), models_body, config_body)
 
 
 def check_report(report: dict[str, Any], fp: Fingerprints) -> None:

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from ..config import ScanConfig
 from ..errors import ConfigError, ErrorCode
-from ..limits import DEFAULT_LIMITS, Limits
 from .discover import DEFAULT_EXTENSIONS, SKIP_REASONS, Job, Skipped, is_regular, read_list, walk_folder
 from .engines import Engine, LocalEngine, RayEngine
-from .fingerprint import check_report, compute_fingerprints, hash_file
+from .fingerprint import check_report, hash_file
 from .progress import Progress, fmt_duration
 from .store import DECISIONS, Store, StoreError, outcome_of
 
@@ -46,8 +46,7 @@ class ArchiveOptions:
     list_file: str | None = None
     workers: int | None = None
     extensions: frozenset[str] | None = frozenset(DEFAULT_EXTENSIONS)
-    scanner: dict[str, Any] = field(default_factory=dict)
-    limits: Limits = DEFAULT_LIMITS
+    scan: ScanConfig = field(default_factory=ScanConfig)
     max_tries: int = DEFAULT_MAX_TRIES
     retry_failed: bool = False
     rehash: bool = False
@@ -140,7 +139,7 @@ class ArchiveRun:
                 target = src[1:] if src is opts.source and src.startswith("@") else src
                 if target != "-" and not os.path.exists(target):
                     raise ConfigError(f"{target}: no such folder or file")
-        self.fp = compute_fingerprints(opts.scanner, opts.limits)
+        self.fp = opts.scan.fingerprint()
         self.stats = _Stats()
         self.stop = threading.Event()
         self.fatal: BaseException | None = None
@@ -164,14 +163,13 @@ class ArchiveRun:
     def _make_engine(self) -> Engine:
         o = self.opts
         if o.ray:
-            eng = RayEngine(o.ray_address, o.workers, o.scanner, o.limits, o.ray_ship_bytes, o.scanner.get("threads"))
-            return eng
+            return RayEngine(o.ray_address, o.workers, o.scan, o.ray_ship_bytes)
         from ..isolate import default_workers
 
         workers = int(o.workers or default_workers())
         if workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {workers}")
-        return LocalEngine(workers, o.scanner, o.limits)
+        return LocalEngine(workers, o.scan)
 
     # -- fatal errors stop the run
 

@@ -126,15 +126,10 @@ def _child_framescan(job: dict[str, Any]) -> dict[str, Any]:
 
     import_s = time.perf_counter() - t0
     mode = Mode.parse(job["mode"])
-    kwargs: dict[str, Any] = dict(mode.scanner_kwargs())
-    if job.get("threads"):
-        kwargs["threads"] = int(job["threads"])
-    if job.get("decode_threads"):
-        kwargs["decode_threads"] = int(job["decode_threads"])
-    if job.get("batch_size"):
-        kwargs["batch_size"] = int(job["batch_size"])
+    speed = {k: int(job[k]) if job.get(k) else None for k in ("threads", "decode_threads", "batch_size")}
+    config = mode.scan_config(**speed)
     t1 = time.perf_counter()
-    scanner = framescan.Scanner(**kwargs)
+    scanner = framescan.Scanner(**config.scanner_kwargs())  # the framescan under test (--framescan-from)
     load_s = time.perf_counter() - t1
 
     # Warm-up: the clip's real first frame (same array types as in the scan, so the Numba

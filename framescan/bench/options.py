@@ -8,7 +8,10 @@ import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import ScanConfig
 
 SCHEMA = "framescan.bench/1"
 STAGES = ("decode", "preprocess", "infer", "postprocess", "aggregate")
@@ -123,20 +126,20 @@ class Mode:
         """The same mode without early exit: the full scan an early-exit run is compared with."""
         return "+".join(p for p in self.name.split("+") if p != "early")
 
-    def scanner_kwargs(self) -> dict[str, Any]:
+    def scan_config(self, **speed: int | None) -> ScanConfig:
+        """framescan's settings for this mode; ``speed``: ``threads``, ``decode_threads``, ``batch_size``."""
+        from ..config import ScanConfig  # imported when used: this module is standard library only
+
         if self.adaptive:
-            kw: dict[str, Any] = {"adaptive": True}
+            sampling: dict[str, Any] = {"adaptive": True}
         elif self.all_frames:
-            kw = {"all_frames": True}
+            sampling = {"all_frames": True}
         elif self.every is not None:
-            kw = {"every": self.every}
+            sampling = {"every": self.every}
         else:
-            kw = {"fps": self.fps}
-        if self.model:
-            kw["models"] = [self.model]
-        if self.early_exit:
-            kw["early_exit"] = True
-        return kw
+            sampling = {"fps": self.fps}
+        models = (self.model,) if self.model else None
+        return ScanConfig(**sampling, models=models, early_exit=self.early_exit, **speed)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -199,7 +202,7 @@ class Config:
             "name": self.name,
             "clip": self.clip,
             "mode": self.mode.name,
-            "sampling": self.mode.scanner_kwargs(),
+            "sampling": self.mode.scan_config().to_dict(),
             "width": self.width,
             "height": self.height,
             "seconds": self.seconds,

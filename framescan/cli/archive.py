@@ -37,7 +37,7 @@ from ..archive import (
 )
 from .main import EXIT_ALLOW, EXIT_CONFIG, EXIT_ERROR
 from .outpath import check_output
-from .scan import add_scanner_options, parse_limits, scanner_kwargs
+from .scan import add_scanner_options, scan_config
 
 NAME = "archive"
 #: The result store cannot be written (disk full, I/O error): same code as a configuration error.
@@ -141,8 +141,7 @@ def _options(args: argparse.Namespace) -> ArchiveOptions:
         list_file=args.list_file,
         workers=args.workers,
         extensions=parse_extensions(args.ext),
-        scanner=scanner_kwargs(args),
-        limits=parse_limits(args),
+        scan=scan_config(args),
         max_tries=args.max_tries,
         retry_failed=args.retry_failed,
         rehash=args.rehash,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..config import ScanConfig
 from ..errors import ConfigError, FramescanError, InputError
 from ..known import BANK_SIGNAL_PREFIX
 from ..known import describe as describe_match
@@ -194,22 +195,22 @@ def signal_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"models": models, "ocr": args.ocr, "lexicons": args.lexicon}
 
 
-def scanner_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    kw: dict[str, Any] = {
+def scan_config(args: argparse.Namespace) -> ScanConfig:
+    """The scan settings from the scanner options (scan and archive)."""
+    return ScanConfig(
         **signal_kwargs(args),
-        "policy": args.policy,
-        "fps": args.fps,
-        "every": args.every,
-        "keyframes": args.keyframes,
-        "all_frames": args.all_frames,
-        "adaptive": args.adaptive,
-        "threads": args.threads,
-        "early_exit": args.early_exit,
-        "banks": False if args.no_banks else args.banks,
-    }
-    if args.batch_size is not None:
-        kw["batch_size"] = args.batch_size
-    return kw
+        policy=args.policy,
+        fps=args.fps,
+        every=args.every,
+        keyframes=args.keyframes,
+        all_frames=args.all_frames,
+        adaptive=args.adaptive,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        early_exit=args.early_exit,
+        limits=parse_limits(args),
+        banks=False if args.no_banks else args.banks,
+    )
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -337,16 +338,14 @@ def write_json(reports: list[Report], out: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from .._jit import stale_kernels
     from ..isolate import WorkerConfig, WorkerPool
-    from ..pipeline import Scanner
 
     check_output(args.json, "--json")
-    limits = parse_limits(args)
-    kwargs = scanner_kwargs(args)
+    config = scan_config(args)
     if not args.quiet and sys.stderr.isatty() and stale_kernels("framescan.preprocess"):  # every scan runs it
         print("compiling kernels (first run only)...", file=sys.stderr, flush=True)
     # Model/config errors end the run before any clip (exit 4).
-    engine: Any = WorkerPool(1, WorkerConfig(scanner=kwargs, limits=limits)) if args.isolate else None
-    scanner = None if args.isolate else Scanner(limits=limits, **kwargs)
+    engine: Any = WorkerPool(1, WorkerConfig(scan=config)) if args.isolate else None
+    scanner = None if args.isolate else config.scanner()
     reports: list[Report] = []
     try:
         for path in args.paths:

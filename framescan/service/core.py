@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import ScanConfig
 from ..errors import ConfigError, FramescanError
 from ..isolate import WorkerConfig, WorkerPool, split_threads
 from ..limits import Limits
@@ -193,25 +194,22 @@ class ScanService:
             out.append({"name": m.name, "sha256": m.sha256, "verified": True})
         return out
 
-    def _scanner_kwargs(self, profile: Profile) -> dict[str, Any]:
+    def _scan_config(self, profile: Profile) -> ScanConfig:
         cfg = self.config
-        kw: dict[str, Any] = dict(split_threads(cfg.workers))
         policy = self.policies[profile.policy] if profile.policy else cfg.default_policy
-        optional = {
-            "policy": str(policy) if policy else None,
-            "fps": profile.fps if profile.fps is not None else cfg.fps,
-            "models": cfg.models,
-            "banks": cfg.banks,
-            "ocr": cfg.ocr or None,
-            "lexicons": cfg.lexicons,
-        }
-        kw.update({k: v for k, v in optional.items() if v is not None})
-        return kw
+        return ScanConfig(
+            **split_threads(cfg.workers),
+            policy=str(policy) if policy else None,
+            fps=profile.fps if profile.fps is not None else cfg.fps,
+            models=cfg.models,
+            banks=cfg.banks,
+            ocr=cfg.ocr,
+            lexicons=cfg.lexicons,
+            limits=cfg.limits,
+        )
 
     def _new_pool(self, profile: Profile, size: int) -> WorkerPool:
-        config = WorkerConfig(
-            scanner=self._scanner_kwargs(profile), limits=self.config.limits, memory_bytes=self.config.memory_bytes
-        )
+        config = WorkerConfig(scan=self._scan_config(profile), memory_bytes=self.config.memory_bytes)
         log.info("starting %d worker(s) for %s", size, profile.label())
         if threading.current_thread().name.startswith("framescan-spawn"):
             return WorkerPool(size, config)
