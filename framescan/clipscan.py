@@ -3,6 +3,7 @@ then adaptive refinement, known content, the decision and the report (``ClipScan
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -82,7 +83,9 @@ class ClipScan:
             self.sampler,
             scanner.decode_threads,
             self.stop.is_set,
-            self._check_limits,
+            # not a bound method: the decoder must not refer back to this scan (a reference cycle
+            # would keep the decoder, its FFmpeg threads and frame pools, until a garbage collection)
+            functools.partial(_check_limits, limits, info, name),
             max_pixels=limits.max_pixels,
         )
         self.stage = {"decode": 0.0, "preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "aggregate": 0.0}
@@ -153,11 +156,6 @@ class ClipScan:
                     break
         finally:
             stop_and_join(self.stop, threads, (self.frames, self.batches), wake=self.frames)
-
-    def _check_limits(self, t: float, st: DecodeStats, width: int, height: int) -> None:
-        self.limits.check_progress(t, st.read_packets, self.name)
-        if width != self.info.width or height != self.info.height:
-            self.limits.check_header(width, height, 0, self.name)
 
     def _decode(self) -> None:
         """The decode thread: sampled frames into ``frames``."""
@@ -398,6 +396,15 @@ class _TextReader:
         if found:
             self.found[frame.index] = found
         self.stage["ocr"] = self.stage.get("ocr", 0.0) + time.perf_counter() - t0
+
+
+def _check_limits(
+    limits: Limits, info: ClipInfo, name: str, t: float, st: DecodeStats, width: int, height: int
+) -> None:
+    """The decoder's check of every decoded frame (``FrameDecoder``'s ``on_frame``)."""
+    limits.check_progress(t, st.read_packets, name)
+    if width != info.width or height != info.height:
+        limits.check_header(width, height, 0, name)
 
 
 def _reuse(fs: FrameScore, index: int, t: float, pts: int | None) -> FrameScore:
