@@ -70,7 +70,6 @@ class ClipScan:
         self.timings = timings
         self.t_start = t_start
         self.progress = progress
-        self.limits = limits
         self.sampler = scanner.sampler()
         self.stop = threading.Event()
         frame_bytes = max(1, info.width * info.height * 3 // 2)

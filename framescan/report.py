@@ -285,10 +285,12 @@ class Report:
         )
 
     @classmethod
-    def from_error(cls, source: str, err: FramescanError, **kw: Any) -> Report:
+    def from_error(cls, source: str, err: FramescanError | dict[str, Any], **kw: Any) -> Report:
         """A report for a clip that could not be scanned: ``decision`` is null, and every
-        category says it was not scanned (its signals are unknown here: ``null``)."""
-        return cls(source=source, status="error", decision=None, error=err.to_dict(), **kw)
+        category says it was not scanned (its signals are unknown here: ``null``). ``err``: the
+        error, or its ``to_dict()`` (as a worker process sends it)."""
+        error = err.to_dict() if isinstance(err, FramescanError) else err
+        return cls(source=source, status="error", decision=None, error=error, **kw)
 
     @property
     def segments(self) -> list[dict[str, Any]]:
