@@ -13,69 +13,15 @@ the highest score in it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from .categories import Decision
+from .decide import category_decision, clip_decision
 from .policy import Policy
-from .score import Evidence, FrameScore
+from .report import CategoryResult, Evidence, Segment
+from .score import FrameScore
 
 #: Evidence items kept per segment (highest weighted score first) and in the clip summary.
 EVIDENCE_PER_SEGMENT = 10
 EVIDENCE_PER_CLIP = 50
-
-
-@dataclass
-class Segment:
-    category: str
-    start: float
-    end: float  # the first scored frame after last_hit that does not hit (ClipAggregator.finish)
-    last_hit: float
-    peak: float
-    peak_time: float
-    frames: int = 1
-    evidence: list[Evidence] = field(default_factory=list)
-
-    def to_dict(self, evidence_index: dict[str, int]) -> dict[str, object]:
-        """``evidence_index``: the report's evidence list, item key (``Evidence.key``) -> index;
-        the segment refers to its evidence by index instead of copying it."""
-        return {
-            "category": self.category,
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "last_hit": round(self.last_hit, 3),
-            "peak": round(self.peak, 4),
-            "peak_time": round(self.peak_time, 3),
-            "frames": self.frames,
-            "evidence": [evidence_index[e.key()] for e in self.evidence],
-        }
-
-
-@dataclass
-class CategoryResult:
-    category: str
-    signals: list[str]  # models (or other signals) that can feed this category
-    score: float = 0.0
-    peak_time: float | None = None
-    hit_frames: int = 0
-    block_frames: int = 0
-    segments: list[Segment] = field(default_factory=list)
-    decision: str = "allow"
-    known_content: list[dict[str, object]] = field(default_factory=list)  # bank matches (framescan.known)
-
-    def to_dict(self, evidence_index: dict[str, int]) -> dict[str, object]:
-        d: dict[str, object] = {"signals": self.signals}
-        if not self.signals:
-            d.update(score=None, decision=None, note="no signal configured for this category: not scanned")
-            return d
-        d.update(
-            score=round(self.score, 4),
-            peak_time=None if self.peak_time is None else round(self.peak_time, 3),
-            hit_frames=self.hit_frames,
-            block_frames=self.block_frames,
-            decision=self.decision,
-            segments=[s.to_dict(evidence_index) for s in self.segments],
-            known_content=self.known_content,
-        )
-        return d
 
 
 class ClipAggregator:
@@ -132,7 +78,7 @@ class ClipAggregator:
                 seg = Segment(cat, frame.time, frame.time, frame.time, score, frame.time, 1, ev)
                 res.segments.append(seg)
             self._open[cat] = seg
-            res.decision = self.policy.decision_for(cat, res.score, res.block_frames)
+            res.decision = category_decision(rule, res.score, res.block_frames)
 
     def finish(self, end: float) -> None:
         """Close the segments whose last scored frame was a hit: they end at ``end`` (the end of
@@ -141,14 +87,9 @@ class ClipAggregator:
             seg.end = max(end, seg.last_hit)
         self._open.clear()
 
-    def decision(self) -> str:
-        """The clip decision so far: the most severe category decision."""
-        order = {"allow": 0, "review": 1, "block": 2}  # noqa: RUF100
-        worst = "allow"
-        for res in self.results.values():
-            if res.signals and order[res.decision] > order[worst]:
-                worst = res.decision
-        return worst
+    def decision(self) -> Decision:
+        """The models' decision so far: the most severe category decision."""
+        return clip_decision(self.results.values())
 
     def top_evidence(self) -> list[Evidence]:
         return sorted(self._top, key=lambda e: -e.weighted)[:EVIDENCE_PER_CLIP]

@@ -39,6 +39,7 @@ import numpy as np
 
 from framescan import pdq
 from framescan._jit import kernel
+from framescan.categories import CATEGORIES
 from framescan.errors import ConfigError
 from framescan.vpdq import (
     COMPARED_MATCH_THRESHOLD_PERCENT,
@@ -54,7 +55,6 @@ from framescan.vpdq import (
 
 log = logging.getLogger(__name__)
 
-CATEGORIES = ("sexual", "violence", "hate", "bullying", "extremism")
 ACTIONS = ("block", "review")
 ITEM_KINDS = ("video", "image")
 DB_FILENAME = "banks.sqlite"

@@ -387,8 +387,7 @@ class WorkerPool:
         else:
             self._idle.put(worker)
         if "__error__" in body:
-            err = body["__error__"]
-            return Report(source=src.name, status="error", decision=None, error=err)
+            return Report.from_error(src.name, body["__error__"])
         return Report.from_dict(body)
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .decide import match_decision
 from .frames import YuvFrame
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class KnownContent:
                     "item": m.item,
                     "kind": m.kind,
                     "video_match": video_match,
-                    "decision": m.action if video_match else "review",
+                    "decision": match_decision(m.action, video_match),
                     "query_match_percent": round(m.query_match_percent, 1),
                     "matched_seconds": round(m.query_coverage.seconds, 3),
                     "query_seconds": round(m.query_coverage.total_seconds, 3),

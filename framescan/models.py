@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .categories import CATEGORIES
 from .errors import ConfigError, ModelError
 from .inputspec import InputSpec
 
 log = logging.getLogger(__name__)
 
-#: The categories framescan reports, in report order.
-CATEGORIES = ("sexual", "violence", "hate", "bullying", "extremism")
 #: NudeNet 320n (its own ONNX file) on a canvas trimmed to the frame: ~40% less compute than
 #: NudeNet's square canvas on portrait and landscape video, and as close to NudeNet's own
 #: pipeline as the square canvas (validation.nudenet in its manifest: models/build_trim.py).

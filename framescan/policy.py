@@ -23,7 +23,6 @@ from typing import Any
 from .errors import ConfigError
 from .models import CATEGORIES
 
-DECISIONS = ("allow", "review", "block")
 DEFAULT_REVIEW = 0.4
 DEFAULT_BLOCK = 0.6
 DEFAULT_MIN_BLOCK_FRAMES = 2
@@ -57,15 +56,6 @@ class Policy:
 
     def rule(self, category: str) -> CategoryRule:
         return self.rules.get(category, CategoryRule())
-
-    def decision_for(self, category: str, peak: float, block_frames: int) -> str:
-        """Decision for one category from its peak score and how many frames reached ``block``."""
-        r = self.rule(category)
-        if peak >= r.block and block_frames >= r.min_block_frames:
-            return "block"
-        if peak >= r.review:
-            return "review"
-        return "allow"
 
     def to_dict(self) -> dict[str, Any]:
         return {

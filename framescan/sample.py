@@ -116,12 +116,12 @@ class AdaptiveSampler(Sampler):
       packets of a cut is called only if its packet is ``scene_ratio`` times the first's;
     * a frame whenever ``1 / floor_fps`` seconds have passed without one.
 
-    The scan pipeline adds the rest (``Scanner``): frames whose thumbnail is a near-duplicate
+    The scan pipeline adds the rest (``ClipScan``): frames whose thumbnail is a near-duplicate
     of the last scored frame reuse its scores, and from every frame that reaches a review
     threshold it walks the ``refine_fps`` grid both ways (the frames fixed ``refine_fps``
     sampling would score) until the grid frame is no hit, so every hit run and its edges are
     scored where fixed ``refine_fps`` sampling scores them; after a hit it also takes the grid
-    up to the next frame this plan chose, scored in batches (``Scanner._refine``).
+    up to the next frame this plan chose, scored in batches (``framescan.refine``).
     """
 
     plans = True

@@ -7,60 +7,13 @@ beyond what the stronger one says, and one strong detection is never diluted).
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .frames import Detections
 from .models import ModelManifest
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """One model output that fed a category on one frame."""
-
-    time: float
-    frame_index: int
-    model: str
-    label: str
-    category: str
-    score: float  # the model's own score
-    weighted: float  # score * the label's weight: what the category sees
-    box: tuple[float, float, float, float] | None = None  # x1, y1, x2, y2 in upright frame pixels
-    reused: bool = False  # a near-duplicate frame given the last scored frame's result
-    text: str | None = None  # on-screen text: the text as read that the term matched
-    pts: int | None = None  # the frame's presentation timestamp (stream time base); None if the container gives none
-
-    def carried_to(self, frame_index: int, time: float, pts: int | None) -> Evidence:
-        """This evidence on another frame that shows the same thing (a near-duplicate frame, or a
-        frame whose on-screen text did not change): same result, that frame's index, time and pts."""
-        return dataclasses.replace(self, time=time, frame_index=frame_index, pts=pts, reused=True)
-
-    def key(self) -> str:
-        """Identity in a report: two items with the same fields (e.g. the clip's top evidence
-        and a segment's) are written once."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    def to_dict(self) -> dict[str, object]:
-        d: dict[str, object] = {
-            "time": round(self.time, 3),
-            "frame_index": self.frame_index,
-            "pts": self.pts,
-            "model": self.model,
-            "label": self.label,
-            "category": self.category,
-            "score": round(self.score, 4),
-            "weighted": round(self.weighted, 4),
-        }
-        if self.box is not None:
-            d["box"] = [round(v, 1) for v in self.box]
-        if self.text is not None:
-            d["text"] = self.text
-        if self.reused:
-            d["reused"] = True
-        return d
+from .report import Evidence
 
 
 @dataclass

@@ -16,6 +16,7 @@ import pytest
 from framescan.decode import FrameDecoder
 from framescan.pipeline import Scanner
 from framescan.probe import as_source, clip_info, open_container, select_video_stream
+from framescan.refine import decoded_batches, refine
 from framescan.report import segment_evidence
 from framescan.sample import AdaptiveSampler, PacketInfo
 from framescan.score import FrameScore
@@ -212,12 +213,14 @@ def test_refinement_decodes_in_a_thread_that_is_always_joined(tmp_path: Path) ->
         main = [f.time for f in dec]  # the main pass: frames_at uses the keyframes it saw
         assert main and dec.stats.decoded_frames < 300
         stage = {"decode": 0.0}
-        batches = scanner._decoded_batches(dec, [0.5, 1.5, 2.5, 3.5, 4.5], stage)
+        batches = decoded_batches(dec, [0.5, 1.5, 2.5, 3.5, 4.5], scanner.batch_size, stage)
         first = next(batches)
         assert 1 <= len(first) <= 2 and round(first[0].time, 3) == 0.5
         batches.close()
         assert not _refine_threads()
-        got = [round(f.time, 3) for b in scanner._decoded_batches(dec, [0.5, 2.5, 7.5, 12.0], stage) for f in b]
+        got = [
+            round(f.time, 3) for b in decoded_batches(dec, [0.5, 2.5, 7.5, 12.0], scanner.batch_size, stage) for f in b
+        ]
         assert got == [0.5, 2.5, 7.5] and stage["decode"] > 0  # 12.0: past the end
         assert not _refine_threads()
     finally:
@@ -243,7 +246,7 @@ def test_refinement_decoding_failure_reaches_the_caller(tmp_path: Path) -> None:
 
     def consume() -> None:
         try:
-            for batch in scanner._decoded_batches(dec, [0.5, 1.5, 2.5, 3.5], {"decode": 0.0}):
+            for batch in decoded_batches(dec, [0.5, 1.5, 2.5, 3.5], scanner.batch_size, {"decode": 0.0}):
                 got.extend(f.time for f in batch)
                 if len(got) == 1:
                     time.sleep(1.5)  # "scoring": meanwhile the thread fails with a full queue
@@ -293,7 +296,8 @@ def _refine_after(clip: Path, main: tuple[float, ...], hit: float, duration: flo
         scored = [FrameScore(int(t * 30), t) for t in main]
         scored[main.index(hit)].scores["sexual"] = 0.7
         stage = dict.fromkeys(("decode", "preprocess", "infer", "postprocess"), 0.0)
-        added = scanner._refine(dec, sampler, scored, info, stage)
+        score = lambda frames: scanner.score_frames(frames, stage)  # noqa: E731
+        added = refine(dec, sampler, scored, info.duration, scanner.policy, score, scanner.batch_size, stage)
     finally:
         c.close()
     assert added == len(scored) - len(main)

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import _sqlite
+from ..categories import Decision
 from ..errors import ConfigError, ErrorCode, FramescanError
 from .fingerprint import Fingerprints
 
 STATES = ("pending", "done", "failed", "quarantined")
-DECISIONS = ("allow", "review", "block")
+DECISIONS = tuple(Decision)  # the decisions a done file can have, least severe first
 #: Path-cache rows are written in batches (losing them costs a re-hash, never a result).
 PATH_BATCH = 500
 
@@ -98,7 +99,7 @@ def outcome_of(report: dict[str, Any]) -> Outcome:
     # clip blocked by a bank match names the bank's category, not the model with the top score)
     best = max(
         (
-            (DECISIONS.index(r["decision"]) if r.get("decision") in DECISIONS else -1, float(r["score"]), cat)
+            (Decision(r["decision"]).severity if r.get("decision") in DECISIONS else -1, float(r["score"]), cat)
             for cat, r in (report.get("categories") or {}).items()
             if r.get("score") is not None
         ),
