@@ -21,25 +21,33 @@ from .errors import ErrorCode, FramescanError
 from .probe import ClipInfo, probe
 
 if TYPE_CHECKING:
+    from .categories import CATEGORIES, Decision
+    from .config import ScanConfig
     from .pipeline import Scanner, scan
     from .policy import Policy, load_policy
     from .report import Report
 
 #: Public name -> the module that defines it, imported on first access.
 _LAZY = {
+    "CATEGORIES": "categories",
+    "Decision": "categories",
     "Policy": "policy",
     "Report": "report",
+    "ScanConfig": "config",
     "Scanner": "pipeline",
     "load_policy": "policy",
     "scan": "pipeline",
 }
 
 __all__ = [
+    "CATEGORIES",
     "ClipInfo",
+    "Decision",
     "ErrorCode",
     "FramescanError",
     "Policy",
     "Report",
+    "ScanConfig",
     "Scanner",
     "__version__",
     "load_policy",
