@@ -33,7 +33,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .errors import DecoderCrashed, ErrorCode, FramescanError, ResourceExhausted, ScanTimeout
-from .infer import available_cores
+from .cores import available_cores
 from .limits import DEFAULT_LIMITS, Limits
 from .report import Report
 
