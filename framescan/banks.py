@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framescan import pdq
+from framescan import _sqlite, pdq
 from framescan._jit import kernel
 from framescan.errors import ConfigError
 from framescan.vpdq import (
@@ -59,7 +59,6 @@ ACTIONS = ("block", "review")
 ITEM_KINDS = ("video", "image")
 DB_FILENAME = "banks.sqlite"
 HOME_ENV = "FRAMESCAN_HOME"
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another writer's lock
 
 CHUNK_BITS = 16  # multi-index hashing: 16 chunks of 16 bits
@@ -133,6 +132,9 @@ CREATE TABLE IF NOT EXISTS items (
     UNIQUE (bank_id, name)
 );
 """
+#: 1: the first schema.
+_BANK_SCHEMA = _sqlite.Schema(_SCHEMA)
+SCHEMA_VERSION = _BANK_SCHEMA.version
 
 
 class BankStore:
@@ -151,20 +153,22 @@ class BankStore:
                 path=str(self.path),
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        name = f"{self.path}: bank database"
         try:
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"{self.path}: bank database schema {version} is newer than this framescan "
-                    f"understands ({SCHEMA_VERSION}); upgrade framescan"
-                )
-            if version < SCHEMA_VERSION:  # a new file: create the tables (existing files are only read)
-                with self._db:
-                    self._db.executescript(_SCHEMA)
-                    self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db = _sqlite.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_S,
+                autocommit=False,  # writes are ``with self._db:`` transactions
+                wal=False,  # WAL is asked for (a scan reads while ``bank add`` writes), not required
+                pragmas=("journal_mode=WAL", "foreign_keys=ON"),
+                name=name,
+                error=ConfigError,
+            )
+            try:
+                _sqlite.upgrade(self._db, _BANK_SCHEMA, name=name, error=ConfigError)
+            except BaseException:
+                self._db.close()
+                raise
         except sqlite3.DatabaseError as ex:
             raise ConfigError(f"{self.path}: not a usable bank database ({ex})", path=str(self.path)) from ex
 
