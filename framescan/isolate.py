@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .errors import DecoderCrashed, ErrorCode, FramescanError, ResourceExhausted, ScanTimeout
 from .cores import available_cores
+from .errors import DecoderCrashed, ErrorCode, FramescanError, ResourceExhausted, ScanTimeout
 from .limits import DEFAULT_LIMITS, Limits
 from .report import Report
 
