@@ -54,29 +54,24 @@ def _box_along_rows(inp, out, window, targets):  # pragma: no cover - compiled
             out[min(i + 3, rows - 1)],
         )
         s0 = s1 = s2 = s3 = np.float32(0.0)
-        n = li = ri = oi = k = 0
-        for _ in range(phase1):
+        n = li = ri = k = 0
+        for step in range(phase1 + phase2):  # the window grows; output from the phase1-th sum on
             s0 += a[ri]
             s1 += b[ri]
             s2 += c[ri]
             s3 += e[ri]
-            n += 1
             ri += 1
-        for _ in range(phase2):
-            s0 += a[ri]
-            s1 += b[ri]
-            s2 += c[ri]
-            s3 += e[ri]
             n += 1
+            oi = step - phase1
+            if oi < 0:
+                continue
             d = np.float32(n)
             if dense:
                 oa[oi], ob[oi], oc[oi], oe[oi] = s0 / d, s1 / d, s2 / d, s3 / d
             else:
                 k = _emit4(oa, ob, oc, oe, s0, s1, s2, s3, d, oi, k, targets)
-            ri += 1
-            oi += 1
         d = np.float32(n)
-        for _ in range(phase3):
+        for oi in range(phase2, phase2 + phase3):
             s0 += a[ri]
             s1 += b[ri]
             s2 += c[ri]
@@ -85,26 +80,24 @@ def _box_along_rows(inp, out, window, targets):  # pragma: no cover - compiled
             s1 -= b[li]
             s2 -= c[li]
             s3 -= e[li]
+            ri += 1
+            li += 1
             if dense:
                 oa[oi], ob[oi], oc[oi], oe[oi] = s0 / d, s1 / d, s2 / d, s3 / d
             else:
                 k = _emit4(oa, ob, oc, oe, s0, s1, s2, s3, d, oi, k, targets)
-            li += 1
-            ri += 1
-            oi += 1
-        for _ in range(phase4):
+        for oi in range(phase2 + phase3, phase2 + phase3 + phase4):
             s0 -= a[li]
             s1 -= b[li]
             s2 -= c[li]
             s3 -= e[li]
+            li += 1
             n -= 1
             d = np.float32(n)
             if dense:
                 oa[oi], ob[oi], oc[oi], oe[oi] = s0 / d, s1 / d, s2 / d, s3 / d
             else:
                 k = _emit4(oa, ob, oc, oe, s0, s1, s2, s3, d, oi, k, targets)
-            li += 1
-            oi += 1
 
 
 # Called per row with array arguments: inlined for the same reason as _emit4.
