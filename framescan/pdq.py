@@ -170,21 +170,22 @@ def _quality(buf):  # pragma: no cover - compiled
 
 
 @kernel()
+def _mul_transposed(x, y, out):  # pragma: no cover - compiled
+    """``out = X Y^T`` in float32, each sum over ``k`` ascending (the reference's order)."""
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            s = np.float32(0.0)
+            for k in range(x.shape[1]):
+                s += x[i, k] * y[j, k]
+            out[i, j] = s
+
+
+@kernel()
 def _dct64_to_16(a, d, out):  # pragma: no cover - compiled
     """``B = D A D^T`` with the reference's float32 summation order (k ascending)."""
     t = np.empty((DCT_DIM, DOWNSAMPLE_DIM), dtype=np.float32)
-    for i in range(DCT_DIM):
-        for j in range(DOWNSAMPLE_DIM):
-            s = np.float32(0.0)
-            for k in range(DOWNSAMPLE_DIM):
-                s += d[i, k] * a[k, j]
-            t[i, j] = s
-    for i in range(DCT_DIM):
-        for j in range(DCT_DIM):
-            s = np.float32(0.0)
-            for k in range(DOWNSAMPLE_DIM):
-                s += t[i, k] * d[j, k]
-            out[i, j] = s
+    _mul_transposed(d, a.T, t)  # D A
+    _mul_transposed(t, d, out)  # (D A) D^T
 
 
 @kernel()
