@@ -58,13 +58,25 @@ def _brute_radius_search(queries, bank, radius, out_q, out_b, out_d):  # pragma:
             if d > radius:
                 continue
             d += pdq._popcount64(queries[i, 2] ^ b2) + pdq._popcount64(queries[i, 3] ^ b3)
-            if d <= radius:  # the same write as _mih_radius_search's (a shared helper cost ~10% here)
+            if d <= radius:  # written here, not by _record: a call in this loop cost ~10%
                 if count < cap:
                     out_q[count] = i
                     out_b[count] = j
                     out_d[count] = d
                 count += 1
     return count
+
+
+# Called per pair found with array arguments: IR inlining avoids per-call refcounting.
+@kernel(inline="always")
+def _record(count, i, j, d, out_q, out_b, out_d):  # pragma: no cover - compiled
+    """Write pair ``count`` (query ``i``, bank hash ``j``, distance ``d``) if the buffers have
+    room (else the caller runs again with room for all); returns the new pair count."""
+    if count < out_q.shape[0]:
+        out_q[count] = i
+        out_b[count] = j
+        out_d[count] = d
+    return count + 1
 
 
 # Called per hash and chunk with an array argument: IR inlining avoids per-call refcounting.
@@ -112,7 +124,6 @@ def _mih_radius_search(
     ``seen[j] == gen0 + i`` marks bank hash ``j`` as already checked for query ``i`` (found via
     another chunk); the caller advances ``gen0`` by the number of queries after each call.
     """
-    cap = out_q.shape[0]
     count = 0
     for i in range(queries.shape[0]):
         q = queries[i]
@@ -132,12 +143,8 @@ def _mih_radius_search(
                         + pdq._popcount64(q[2] ^ bank[j, 2])
                         + pdq._popcount64(q[3] ^ bank[j, 3])
                     )
-                    if d <= radius:  # the same write as _brute_radius_search's
-                        if count < cap:
-                            out_q[count] = i
-                            out_b[count] = j
-                            out_d[count] = d
-                        count += 1
+                    if d <= radius:
+                        count = _record(count, i, j, d, out_q, out_b, out_d)
     return count
 
 
