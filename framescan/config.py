@@ -32,20 +32,17 @@ def banks_digest(banks: str | bool | None) -> dict[str, Any] | None:
     """What of the hash banks in use changes results: bank names, categories, actions, items."""
     if banks is False:
         return None
-    from .banks import default_db_path
+    from .banks import BankStore, default_db_path
 
     path = Path(banks) if banks not in (None, True) else default_db_path()  # type: ignore[arg-type]
     if not path.is_file():
         return None
+    rows: list[tuple[Any, ...]] = []  # per bank item (or itemless bank), ordered by bank and item name
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = con.execute(
-                "SELECT b.name, b.category, b.action, i.name, i.kind, i.hash_count, i.added_at "
-                "FROM banks b LEFT JOIN items i ON i.bank_id = b.id ORDER BY b.name, i.name"
-            ).fetchall()
-        finally:
-            con.close()
+        with BankStore(path, create=False) as store:
+            for bank in store.list_banks():
+                items = [(i.name, i.kind, i.hash_count, i.added_at) for i in store.list_items(bank.name)]
+                rows += [(bank.name, bank.category, bank.action, *item) for item in items or [(None,) * 4]]
     except sqlite3.DatabaseError as ex:
         raise ConfigError(f"hash bank database {path} cannot be read: {ex}") from ex
     if not any(r[3] for r in rows):

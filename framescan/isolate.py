@@ -33,8 +33,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .config import ScanConfig
+from .cores import available_cores
 from .errors import DecoderCrashed, ErrorCode, FramescanError, ResourceExhausted, ScanTimeout
-from .infer import available_cores
 from .limits import Limits
 from .report import Report
 

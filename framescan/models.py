@@ -32,6 +32,8 @@ DEFAULT_MODEL = "nudenet-320n-trim"
 #: Every image model shipped: two independent sexual-content signals (NudeNet's detector, nsfwjs'
 #: classifier) and an object detector (weapons COCO knows -> violence; people as context).
 ALL_SIGNAL_MODELS = (DEFAULT_MODEL, "nsfwjs-mobilenetv2", "nanodet-coco")
+#: The output decoders a manifest can name (``output.decoder``): the one list of them.
+#: ``framescan.postprocess`` implements each as ``decode_<name>`` (it loads NumPy; this module must not).
 DECODERS = ("yolov8", "softmax", "sigmoid", "nanodet")
 MANIFEST_VERSION = 1
 _HASH_CHUNK = 1 << 20

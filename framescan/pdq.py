@@ -62,6 +62,7 @@ from typing import Literal
 import numpy as np
 
 from framescan._jit import kernel
+from framescan.jarosz import _box_along_cols, _box_along_rows, _decimation_indices
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,8 @@ DCT_MATRIX.setflags(write=False)
 
 
 # ---------------------------------------------------------------------------------------------
-# Kernels. Each has a plain NumPy twin in tests/naive_pdq.py.
+# Kernels (the Jarosz downscale's are in framescan.jarosz). Each has a plain NumPy twin in
+# tests/naive_pdq.py.
 
 
 @kernel()
@@ -147,224 +149,6 @@ def _fill_float_luma(src, out, limited):  # pragma: no cover - compiled
 
 
 @kernel()
-def _box_along_rows(inp, out, window):  # pragma: no cover - compiled
-    """The reference's ``box1DFloat`` (running sum, shrinking edges) along every row.
-
-    Rows are filtered four at a time: four independent float32 chains doing, per row, exactly
-    the reference's adds, subtracts and divides (so bit-identical), which hides the latency of
-    the running sum. The last group repeats the last row, rewriting the same values.
-    """
-    rows, cols = inp.shape
-    half = (window + 2) // 2
-    phase1 = half - 1
-    phase2 = window - half + 1
-    phase3 = cols - window
-    phase4 = half - 1
-    for i in range(0, rows, 4):
-        a, b, c, e = inp[i], inp[min(i + 1, rows - 1)], inp[min(i + 2, rows - 1)], inp[min(i + 3, rows - 1)]
-        oa, ob, oc, oe = (
-            out[i],
-            out[min(i + 1, rows - 1)],
-            out[min(i + 2, rows - 1)],
-            out[min(i + 3, rows - 1)],
-        )
-        s0 = s1 = s2 = s3 = np.float32(0.0)
-        n = li = ri = oi = 0
-        for _ in range(phase1):
-            s0 += a[ri]
-            s1 += b[ri]
-            s2 += c[ri]
-            s3 += e[ri]
-            n += 1
-            ri += 1
-        for _ in range(phase2):
-            s0 += a[ri]
-            s1 += b[ri]
-            s2 += c[ri]
-            s3 += e[ri]
-            n += 1
-            d = np.float32(n)
-            oa[oi], ob[oi], oc[oi], oe[oi] = s0 / d, s1 / d, s2 / d, s3 / d
-            ri += 1
-            oi += 1
-        d = np.float32(n)
-        for _ in range(phase3):
-            s0 += a[ri]
-            s1 += b[ri]
-            s2 += c[ri]
-            s3 += e[ri]
-            s0 -= a[li]
-            s1 -= b[li]
-            s2 -= c[li]
-            s3 -= e[li]
-            oa[oi], ob[oi], oc[oi], oe[oi] = s0 / d, s1 / d, s2 / d, s3 / d
-            li += 1
-            ri += 1
-            oi += 1
-        for _ in range(phase4):
-            s0 -= a[li]
-            s1 -= b[li]
-            s2 -= c[li]
-            s3 -= e[li]
-            n -= 1
-            d = np.float32(n)
-            oa[oi], ob[oi], oc[oi], oe[oi] = s0 / d, s1 / d, s2 / d, s3 / d
-            li += 1
-            oi += 1
-
-
-@kernel()
-def _box_along_rows_sampled(inp, out, window, targets):  # pragma: no cover - compiled
-    """``_box_along_rows`` computing only columns ``targets`` (sorted, repeats allowed):
-    ``out[:, k]`` is column ``targets[k]``. The running sums still visit every pixel (that is
-    what makes the values identical); only the divisions and writes are skipped."""
-    rows, cols = inp.shape
-    nt = targets.shape[0]
-    half = (window + 2) // 2
-    phase1 = half - 1
-    phase2 = window - half + 1
-    phase3 = cols - window
-    phase4 = half - 1
-    for i in range(0, rows, 4):
-        a, b, c, e = inp[i], inp[min(i + 1, rows - 1)], inp[min(i + 2, rows - 1)], inp[min(i + 3, rows - 1)]
-        oa, ob, oc, oe = (
-            out[i],
-            out[min(i + 1, rows - 1)],
-            out[min(i + 2, rows - 1)],
-            out[min(i + 3, rows - 1)],
-        )
-        s0 = s1 = s2 = s3 = np.float32(0.0)
-        n = li = ri = oi = k = 0
-        nxt = targets[0] if nt > 0 else -1
-        for _ in range(phase1):
-            s0 += a[ri]
-            s1 += b[ri]
-            s2 += c[ri]
-            s3 += e[ri]
-            n += 1
-            ri += 1
-        for _ in range(phase2):
-            s0 += a[ri]
-            s1 += b[ri]
-            s2 += c[ri]
-            s3 += e[ri]
-            n += 1
-            while oi == nxt:
-                d = np.float32(n)
-                oa[k], ob[k], oc[k], oe[k] = s0 / d, s1 / d, s2 / d, s3 / d
-                k += 1
-                nxt = targets[k] if k < nt else -1
-            ri += 1
-            oi += 1
-        d = np.float32(n)
-        for _ in range(phase3):
-            s0 += a[ri]
-            s1 += b[ri]
-            s2 += c[ri]
-            s3 += e[ri]
-            s0 -= a[li]
-            s1 -= b[li]
-            s2 -= c[li]
-            s3 -= e[li]
-            while oi == nxt:
-                oa[k], ob[k], oc[k], oe[k] = s0 / d, s1 / d, s2 / d, s3 / d
-                k += 1
-                nxt = targets[k] if k < nt else -1
-            li += 1
-            ri += 1
-            oi += 1
-        for _ in range(phase4):
-            s0 -= a[li]
-            s1 -= b[li]
-            s2 -= c[li]
-            s3 -= e[li]
-            n -= 1
-            while oi == nxt:
-                d = np.float32(n)
-                oa[k], ob[k], oc[k], oe[k] = s0 / d, s1 / d, s2 / d, s3 / d
-                k += 1
-                nxt = targets[k] if k < nt else -1
-            li += 1
-            oi += 1
-
-
-# Called per row with array arguments: inlined for the same reason as _emit4.
-@kernel(inline="always")
-def _emit_row(out, sums, oi, k, targets, d):  # pragma: no cover - compiled
-    """Write row ``oi`` of window means (dense) or, for sampled output, rows ``k`` where
-    ``targets[k] == oi``; returns the next target slot."""
-    cols = out.shape[1]
-    if targets.shape[0] == 0:
-        for j in range(cols):
-            out[oi, j] = sums[j] / d
-        return k
-    while k < targets.shape[0] and targets[k] == oi:
-        for j in range(cols):
-            out[k, j] = sums[j] / d
-        k += 1
-    return k
-
-
-@kernel()
-def _box_along_cols(inp, out, window, sums, targets):  # pragma: no cover - compiled
-    """``box1DFloat`` down every column, swept row by row (cache-friendly, vectorised).
-
-    Each column sees exactly the reference's sequence of float32 adds, subtracts and divides,
-    so the result is bit-identical to filtering column by column. ``targets`` (sorted row
-    indices) limits the output to those rows, ``out[k]`` being row ``targets[k]``; empty
-    means every row.
-    """
-    rows, cols = inp.shape
-    half = (window + 2) // 2
-    phase1 = half - 1
-    phase2 = window - half + 1
-    phase3 = rows - window
-    phase4 = half - 1
-    for j in range(cols):
-        sums[j] = np.float32(0.0)
-    n = 0
-    li = 0
-    ri = 0
-    oi = 0
-    k = 0
-    for _ in range(phase1):
-        for j in range(cols):
-            sums[j] += inp[ri, j]
-        n += 1
-        ri += 1
-    for _ in range(phase2):
-        n += 1
-        for j in range(cols):
-            sums[j] += inp[ri, j]
-        k = _emit_row(out, sums, oi, k, targets, np.float32(n))
-        ri += 1
-        oi += 1
-    d = np.float32(n)
-    for _ in range(phase3):
-        for j in range(cols):
-            sums[j] += inp[ri, j]
-            sums[j] -= inp[li, j]
-        k = _emit_row(out, sums, oi, k, targets, d)
-        li += 1
-        ri += 1
-        oi += 1
-    for _ in range(phase4):
-        n -= 1
-        for j in range(cols):
-            sums[j] -= inp[li, j]
-        k = _emit_row(out, sums, oi, k, targets, np.float32(n))
-        li += 1
-        oi += 1
-
-
-@kernel()
-def _decimation_indices(in_dim, out_dim, out):  # pragma: no cover - compiled
-    """The input index each output cell samples: its centre, as ``decimateFloat`` computes it."""
-    for o in range(out_dim):
-        out[o] = int(((o + 0.5) * in_dim) / out_dim)
-
-
-@kernel()
 def _quality(buf):  # pragma: no cover - compiled
     """``pdqImageDomainQualityMetric``: truncated percent gradients summed, / 90, capped at 100."""
     n = buf.shape[0]
@@ -386,21 +170,22 @@ def _quality(buf):  # pragma: no cover - compiled
 
 
 @kernel()
+def _mul_transposed(x, y, out):  # pragma: no cover - compiled
+    """``out = X Y^T`` in float32, each sum over ``k`` ascending (the reference's order)."""
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            s = np.float32(0.0)
+            for k in range(x.shape[1]):
+                s += x[i, k] * y[j, k]
+            out[i, j] = s
+
+
+@kernel()
 def _dct64_to_16(a, d, out):  # pragma: no cover - compiled
     """``B = D A D^T`` with the reference's float32 summation order (k ascending)."""
     t = np.empty((DCT_DIM, DOWNSAMPLE_DIM), dtype=np.float32)
-    for i in range(DCT_DIM):
-        for j in range(DOWNSAMPLE_DIM):
-            s = np.float32(0.0)
-            for k in range(DOWNSAMPLE_DIM):
-                s += d[i, k] * a[k, j]
-            t[i, j] = s
-    for i in range(DCT_DIM):
-        for j in range(DCT_DIM):
-            s = np.float32(0.0)
-            for k in range(DOWNSAMPLE_DIM):
-                s += t[i, k] * d[j, k]
-            out[i, j] = s
+    _mul_transposed(d, a.T, t)  # D A
+    _mul_transposed(t, d, out)  # (D A) D^T
 
 
 @kernel()
@@ -520,9 +305,9 @@ def _pdq_dct(buf1, buf2, sums, compact, dct_matrix, always_filter, dct_out):  # 
         _decimation_indices(rows, DOWNSAMPLE_DIM, row_idx)
         _decimation_indices(cols, DOWNSAMPLE_DIM, col_idx)
         for _ in range(JAROSZ_PASSES - 1):
-            _box_along_rows(buf1, buf2, window_along_rows)
+            _box_along_rows(buf1, buf2, window_along_rows, every)
             _box_along_cols(buf2, buf1, window_along_cols, sums, every)
-        _box_along_rows_sampled(buf1, compact, window_along_rows, col_idx)
+        _box_along_rows(buf1, compact, window_along_rows, col_idx)
         _box_along_cols(compact, small, window_along_cols, sums[:DOWNSAMPLE_DIM], row_idx)
     quality = _quality(small)
     _dct64_to_16(small, dct_matrix, dct_out)

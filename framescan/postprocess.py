@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import ModelError
 from .frames import Detections, Geometry
+from .models import DECODERS as DECODER_NAMES
 
 # NudeNet's own post-processing constants (nudenet.py: ``_postprocess``).
 YOLO_CANDIDATE_THRESHOLD = 0.2
@@ -176,9 +177,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-DECODERS: dict[str, Callable[..., list[Detections]]] = {
-    "yolov8": decode_yolov8,
-    "softmax": _classifier(_softmax),
-    "sigmoid": _classifier(_sigmoid),
-    "nanodet": decode_nanodet,
-}
+decode_softmax = _classifier(_softmax)
+decode_sigmoid = _classifier(_sigmoid)
+
+#: ``output.decoder`` name (``framescan.models.DECODERS``) -> its ``decode_<name>`` function.
+DECODERS: dict[str, Callable[..., list[Detections]]] = {name: globals()[f"decode_{name}"] for name in DECODER_NAMES}

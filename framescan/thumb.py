@@ -17,6 +17,7 @@ GRID = 16
 STEP = 2
 
 
+# Twin of thumbnail_reference (its NumPy reference, the same cells), kept in step with it.
 @kernel()
 def _thumbnail_kernel(y: np.ndarray, n: int, step: int, out: np.ndarray) -> None:  # pragma: no cover - jitted
     h, w = y.shape
@@ -45,7 +46,7 @@ def thumbnail(y: np.ndarray, n: int = GRID, step: int = STEP) -> np.ndarray:
 
 
 def thumbnail_reference(y: np.ndarray, n: int = GRID, step: int = STEP) -> np.ndarray:
-    """NumPy reference for ``thumbnail``."""
+    """NumPy reference for ``thumbnail`` (twin of ``_thumbnail_kernel``: the same cells)."""
     h, w = y.shape
     out = np.empty((n, n), np.float32)
     for i in range(n):

@@ -1,5 +1,6 @@
-"""framescan.banks: radius search (brute force and multi-index) vs a reference, the SQLite store,
-matching a re-encoded cut of a known video, and the ``bank`` / ``hash`` CLI."""
+"""framescan.pdq_search: radius search (brute force and multi-index) vs a reference;
+framescan.banks: the SQLite store, matching a re-encoded cut of a known video, and the ``bank`` /
+``hash`` CLI."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import naive_pdq as naive
 import numpy as np
 import pytest
 
-from framescan import banks, pdq, vpdq
+from framescan import banks, pdq, pdq_search, vpdq
 from framescan.errors import ConfigError
 
 DATA = Path(__file__).parent / "data" / "vpdq"
@@ -57,8 +58,8 @@ def _bank_with_neighbours(seed: int = 0, size: int = 3000, n_queries: int = 12):
 def test_brute_force_and_multi_index_find_exactly_the_reference_pairs(radius):
     queries, bank = _bank_with_neighbours()
     expected = naive.radius_search(queries, bank, radius)
-    brute = set(zip(*(a.tolist() for a in banks.brute_force_search(queries, bank, radius)), strict=True))
-    index = banks.MultiIndex(bank)
+    brute = set(zip(*(a.tolist() for a in pdq_search.brute_force_search(queries, bank, radius)), strict=True))
+    index = pdq_search.MultiIndex(bank)
     mih = set(zip(*(a.tolist() for a in index.search(queries, radius)), strict=True))
     assert brute == expected
     assert mih == expected
@@ -68,36 +69,36 @@ def test_brute_force_and_multi_index_find_exactly_the_reference_pairs(radius):
 
 
 def test_result_buffers_grow_when_there_are_many_pairs(monkeypatch):
-    monkeypatch.setattr(banks, "INITIAL_RESULT_CAPACITY", 1)
+    monkeypatch.setattr(pdq_search, "INITIAL_RESULT_CAPACITY", 1)
     queries, bank = _bank_with_neighbours(size=500, n_queries=3)
     bank = np.concatenate([bank, np.repeat(queries[:1], 50, axis=0)])
     expected = naive.radius_search(queries, bank, 31)
-    for got in (banks.brute_force_search(queries, bank), banks.MultiIndex(bank).search(queries)):
+    for got in (pdq_search.brute_force_search(queries, bank), pdq_search.MultiIndex(bank).search(queries)):
         assert set(zip(*(a.tolist() for a in got), strict=True)) == expected
 
 
 def test_chunks_match_hex_digits():
     _, bank = _bank_with_neighbours(size=50)
-    out = np.empty((banks.NUM_CHUNKS, len(bank)), dtype=np.int32)
-    banks._chunk_values(bank, out)
+    out = np.empty((pdq_search.NUM_CHUNKS, len(bank)), dtype=np.int32)
+    pdq_search._chunk_values(bank, out)
     np.testing.assert_array_equal(out, naive.chunk_values(bank))
 
 
 def test_postings_are_a_stable_sort_by_chunk_value():
     _, bank = _bank_with_neighbours(size=400)
     bank[:50] = bank[0]  # repeated chunk values: stability matters
-    index = banks.MultiIndex(bank)
+    index = pdq_search.MultiIndex(bank)
     chunks = naive.chunk_values(bank)
-    for c in range(banks.NUM_CHUNKS):
+    for c in range(pdq_search.NUM_CHUNKS):
         np.testing.assert_array_equal(index.orders[c], np.argsort(chunks[c], kind="stable"))
-        counts = np.bincount(chunks[c], minlength=banks.CHUNK_VALUES)
+        counts = np.bincount(chunks[c], minlength=pdq_search.CHUNK_VALUES)
         np.testing.assert_array_equal(index.starts[c], np.concatenate([[0], np.cumsum(counts)]))
 
 
 def test_empty_inputs():
     empty = np.empty((0, pdq.HASH_WORDS), np.uint64)
     one = np.zeros((1, pdq.HASH_WORDS), np.uint64)
-    for got in (banks.brute_force_search(one, empty), banks.MultiIndex(empty).search(one)):
+    for got in (pdq_search.brute_force_search(one, empty), pdq_search.MultiIndex(empty).search(one)):
         assert all(len(a) == 0 for a in got)
 
 

@@ -12,6 +12,7 @@ import pytest
 from framescan.errors import ConfigError, ModelError
 from framescan.frames import Geometry
 from framescan.infer import OnnxModel
+from framescan.models import DECODERS as MANIFEST_DECODERS
 from framescan.models import list_manifests, load_manifest
 from framescan.postprocess import DECODERS, nms
 
@@ -62,6 +63,18 @@ def test_missing_file_is_a_clear_load_error(tmp_path: Path) -> None:
 def test_invalid_manifests(tmp_path: Path, changes: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         load_manifest(_manifest_copy(tmp_path, **changes))
+
+
+def test_every_decoder_a_manifest_may_name_is_implemented(tmp_path: Path) -> None:
+    for name in MANIFEST_DECODERS:  # the one list: loading a manifest checks it, the model runs it
+        m = load_manifest(_manifest_copy(tmp_path, output={"decoder": name}))
+        assert m.output.decoder == name and callable(DECODERS[name])
+    assert list(DECODERS) == list(MANIFEST_DECODERS)
+    with pytest.raises(ConfigError) as info:
+        load_manifest(_manifest_copy(tmp_path, output={"decoder": "magic"}))
+    assert info.value.message.endswith(
+        "output decoder 'magic' not supported; use one of ('yolov8', 'softmax', 'sigmoid', 'nanodet')"
+    )
 
 
 def test_unknown_model_name() -> None:

@@ -35,12 +35,12 @@ nothing that was committed is lost, and the next run resumes.
 
 The package, by concern: ``discover`` (what to scan), ``fingerprint`` (result keys), ``store``
 (the SQLite result store), ``engines`` (local workers, Ray), ``run`` (a run and its summary),
-``progress`` (the live bar or JSON lines), ``export`` (rows out of a store)."""
+``export`` (rows out of a store); the live bar or JSON lines are ``framescan.progress.Progress``."""
 
+from ..progress import Progress
 from .discover import DEFAULT_EXTENSIONS, Job, Skipped, parse_extensions, sniff_video, walk_folder
 from .engines import RayEngine
 from .export import EXPORT_FORMATS, export, iter_export
-from .progress import Progress
 from .run import DEFAULT_MAX_TRIES, DEFAULT_PROGRESS_INTERVAL, ArchiveOptions, render_summary, run_archive
 from .store import Outcome, Store, StoreError
 

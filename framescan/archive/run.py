@@ -18,10 +18,10 @@ from typing import Any, TextIO
 
 from ..config import ScanConfig
 from ..errors import ConfigError, ErrorCode
+from ..progress import Progress, fmt_duration
 from .discover import DEFAULT_EXTENSIONS, SKIP_REASONS, Job, Skipped, is_regular, read_list, walk_folder
 from .engines import Engine, LocalEngine, RayEngine
 from .fingerprint import check_report, hash_file
-from .progress import Progress, fmt_duration
 from .store import DECISIONS, Store, StoreError, outcome_of
 
 log = logging.getLogger(__name__)

