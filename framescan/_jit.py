@@ -21,6 +21,7 @@ an install or an upgrade), so a front end can say why the first scan is slow.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import pickle
@@ -85,6 +86,7 @@ def stale_kernels(module: str) -> list[str]:
     file exists, was written by this Numba version and carries the source file's stamp); a Numba
     whose cache works differently, or ``NUMBA_DISABLE_JIT=1``, gives an empty list.
     """
+    importlib.import_module(module)  # its kernels register as it is imported (framescan imports lazily)
     stale = []
     for disp in _KERNELS:
         if getattr(disp, "py_func", disp).__module__ != module:

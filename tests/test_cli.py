@@ -287,9 +287,11 @@ def test_scanning_a_directory_points_to_archive(tmp_path: Path) -> None:
     assert f"{tmp_path}: is a directory" in p.stderr and "framescan archive" in p.stderr, p.stderr
 
 
-def _report(signals: dict[str, list[str]], status: str = "complete") -> Report:
-    cats = {c: {"signals": signals.get(c, [])} for c in CATEGORIES}
-    return Report.from_dict({"source": "x", "status": status, "decision": "allow", "categories": cats})
+def _report(signals: dict[str, list[str]]) -> Report:
+    from framescan.report import CategoryResult
+
+    cats = {c: CategoryResult(c, signals.get(c, [])) for c in CATEGORIES}
+    return Report(source="x", status="complete", decision="allow", categories=cats)
 
 
 def test_signal_hint_names_what_is_missing_and_how_to_add_it() -> None:
@@ -305,7 +307,7 @@ def test_signal_hint_names_what_is_missing_and_how_to_add_it() -> None:
     assert hint is not None and "for violence:" in hint and "--ocr" not in hint
     everything = _report({c: ["m"] for c in CATEGORIES})
     assert signal_hint([everything]) is None
-    assert signal_hint([Report.from_dict({"source": "x", "status": "error", "decision": None})]) is None
+    assert signal_hint([Report.from_error("x", {"code": "NOT_FOUND", "message": "x: no such file"})]) is None
 
 
 def test_signal_hint_on_a_terminal_only(tmp_path: Path) -> None:

@@ -304,10 +304,10 @@ _SIGNAL_HINTS = (
 def signal_hint(reports: list[Report]) -> str | None:
     """One line for a terminal user: the categories that had no signal in any scanned clip
     and how to give them one; ``None`` when every category had one (or nothing was scanned)."""
-    scanned = [r.to_dict()["categories"] for r in reports if r.status != "error"]
+    scanned = [r.categories for r in reports if r.status != "error"]
     if not scanned:
         return None
-    missing = [c for c in scanned[0] if not any(cats[c]["signals"] for cats in scanned)]
+    missing = [c for c in scanned[0] if not any(cats[c].signals for cats in scanned)]
     if not missing:
         return None
     ways = [way for cats, way in _SIGNAL_HINTS if set(cats) & set(missing)]
