@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..config import ScanConfig
-from ..errors import ConfigError, FramescanError, InputError
+from ..errors import ConfigError, FramescanError
 from ..known import BANK_SIGNAL_PREFIX
 from ..known import describe as describe_match
 from ..limits import DEFAULT_LIMITS, Limits
@@ -238,10 +238,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _fmt_time(t: float | None) -> str:
-    return "-" if t is None else f"{t:.2f}"
-
-
 def render(report: Report) -> str:
     """The human-readable verdict of one report."""
     d = report.to_dict()
@@ -355,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
                     report = engine.scan(path, progress=bar)
                 else:
                     report = scanner.scan(path, progress=bar)  # type: ignore[union-attr]
-            except (InputError, FramescanError) as ex:
+            except FramescanError as ex:  # an unreadable clip: its report says why, the run goes on
                 report = Report.from_error(path, ex)
             finally:
                 bar.close()
