@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from terminal import run_on_terminal
 
 from framescan.archive import (
     DEFAULT_EXTENSIONS,
@@ -165,6 +166,7 @@ def _wait_for(pred, timeout: float, proc: subprocess.Popen) -> bool:
     return False
 
 
+@pytest.mark.integration
 def test_kill_at_random_moments_then_resume(corpus: Path, clean_db: Path, tmp_path: Path) -> None:
     """SIGKILL the whole process group of ``framescan archive`` at 10 seeded random moments
     (8 of them 0.1-1.5 s after the workers are ready, 2 during start-up), restarting each
@@ -242,6 +244,7 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
     return r.returncode == 0
 
 
+@pytest.mark.integration
 def test_disk_full_stops_cleanly_and_resumes(corpus: Path, tmp_path: Path) -> None:
     """The store lives on a 192 KiB tmpfs (``mount -t tmpfs``; we are root): the WAL fills it
     after a few results. The run must stop with exit code 4 and a clear ``database or disk is
@@ -299,6 +302,7 @@ def test_disk_full_stops_cleanly_and_resumes(corpus: Path, tmp_path: Path) -> No
 # ---------------------------------------------------------------------------- (c) dedup, fingerprints
 
 
+@pytest.mark.integration
 def test_duplicates_scanned_once_and_fingerprints_rescan(corpus: Path, tmp_path: Path) -> None:
     """Two names for one content are scanned once; a copy or a rename later is not scanned
     again (list input, no worker even starts); another model manifest name rescans."""
@@ -399,6 +403,7 @@ def test_quarantine_after_repeated_timeouts(corpus: Path, tmp_path: Path) -> Non
         con.close()
 
 
+@pytest.mark.integration
 def test_export_formats_and_flagged(clean_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "all.jsonl"
     assert export(str(clean_db), "jsonl", str(out)) == 65
@@ -578,39 +583,8 @@ def test_progress_bar_on_a_terminal_and_json_lines_otherwise() -> None:
 
 def _archive_on_tty(*args: str | Path, timeout: float = 240) -> tuple[int, str, str]:
     """Run ``framescan archive`` with stderr on a pseudo-terminal (the live bar): (rc, stdout, bar text)."""
-    import pty
-    import threading
-
-    master, slave = pty.openpty()
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: the child closed its end
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        proc = subprocess.run(
-            [*ARCHIVE, *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            text=True,
-            timeout=timeout,
-            env=_env(),
-            check=False,
-        )
-    finally:
-        os.close(slave)
-        reader.join(10)
-        os.close(master)
-    return proc.returncode, proc.stdout, b"".join(chunks).decode(errors="replace")
+    proc, bar = run_on_terminal([*ARCHIVE, *map(str, args)], timeout=timeout, env=_env())
+    return proc.returncode, proc.stdout, bar
 
 
 def _export_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -619,6 +593,7 @@ def _export_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return r
 
 
+@pytest.mark.integration
 def test_every_file_ends_in_one_named_state(tmp_path: Path) -> None:
     """A folder (a clip, a fake .mp4, a text file) plus a list (a missing file, a listed text
     file): the summary is one line over the 5 files, the bar's total never shrinks, the store
@@ -685,6 +660,7 @@ def test_every_file_ends_in_one_named_state(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.integration
 def test_export_says_why_a_bank_match_flags(tmp_path: Path) -> None:
     """A bank of a generated clip (``framescan hash`` + ``framescan bank add``) and an archive scan
     of the same clip: the export's ``reasons`` and ``known_content`` are the report's, and
@@ -747,6 +723,7 @@ PRAGMA user_version=1;
 """
 
 
+@pytest.mark.integration
 def test_store_of_schema_1_is_upgraded(tmp_path: Path) -> None:
     """A store written by the previous schema opens for export and for a new run: ``skipped`` is
     added, and a bank-blocked result's ``max_category`` becomes the category that decided."""
@@ -795,6 +772,7 @@ ARCHIVE_OPTIONS = "--db --list --workers --ext --max-tries --retry-failed --reha
 EXPORT_OPTIONS = "--db --format --output --flagged --all-fingerprints --reports"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("command", "options"),
     [("archive", f"{ARCHIVE_OPTIONS} --ray --ray-ship-bytes --quiet".split()), ("export", EXPORT_OPTIONS.split())],

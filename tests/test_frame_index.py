@@ -3,6 +3,7 @@ its timestamp, the same whatever the sampling mode, on a clip with B-frames."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -13,7 +14,6 @@ from framescan import Scanner
 from framescan.decode import FrameDecoder
 from framescan.probe import as_source, open_container, select_video_stream
 from framescan.sample import make_sampler
-from framescan.synth import write_clip
 
 MODES = {
     "all": dict(all_frames=True),
@@ -24,10 +24,9 @@ MODES = {
 
 
 @pytest.fixture(scope="module")
-def bframe_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bframe_clip(make_clip: Callable[..., Path]) -> Path:
     """4 s 360x640 at 15 fps, x264 ``medium`` (B-frames, scene-cut keyframes), flagged 1-3 s."""
-    path = tmp_path_factory.mktemp("frame_index") / "b.mp4"
-    return write_clip(path, width=360, height=640, seconds=4, fps=15, flagged=(1.0, 3.0), preset="medium")
+    return make_clip(width=360, height=640, seconds=4, fps=15, flagged=(1.0, 3.0), preset="medium")
 
 
 def _stream(path: Path) -> tuple[list[int], list[np.ndarray]]:

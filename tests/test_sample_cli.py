@@ -18,6 +18,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "framescan", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "seconds,flagged,says",
     [
@@ -52,6 +53,7 @@ def _subparser(name: str) -> argparse.ArgumentParser:
     return sub.parser_for(name)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", ["sample", "bench"])
 def test_help_is_plain_and_names_every_default(command: str) -> None:
     p = run(command, "--help")

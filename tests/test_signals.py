@@ -79,6 +79,7 @@ def test_sexy_alone_stays_below_review() -> None:
     assert [e.label for e in frame.evidence] == ["Porn"]  # near-zero classes are not kept as evidence
 
 
+@pytest.mark.integration
 def test_cli_all_signals(short_flagged: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "framescan", "scan", "--all-signals", "--no-isolate", "--no-banks", "--json", "-",
