@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -594,13 +595,13 @@ def _export_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.integration
-def test_every_file_ends_in_one_named_state(tmp_path: Path) -> None:
+def test_every_file_ends_in_one_named_state(tmp_path: Path, make_clip: Callable[..., Path]) -> None:
     """A folder (a clip, a fake .mp4, a text file) plus a list (a missing file, a listed text
     file): the summary is one line over the 5 files, the bar's total never shrinks, the store
     and the export name each file's state with its error code or skip reason; a rerun says the same."""
     src = tmp_path / "src"
     src.mkdir()
-    write_clip(src / "real.mp4", width=160, height=120, seconds=1.0, fps=10)
+    shutil.copy(make_clip(width=160, height=120, seconds=1.0, fps=10), src / "real.mp4")
     (src / "fake.mp4").write_text("an .mp4 name, but text inside")
     (src / "notes.txt").write_text("not a clip")
     (tmp_path / "listed.mp4").write_text("listed: scanned, and fails")
@@ -661,13 +662,14 @@ def test_every_file_ends_in_one_named_state(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_export_says_why_a_bank_match_flags(tmp_path: Path) -> None:
+def test_export_says_why_a_bank_match_flags(tmp_path: Path, make_clip: Callable[..., Path]) -> None:
     """A bank of a generated clip (``framescan hash`` + ``framescan bank add``) and an archive scan
     of the same clip: the export's ``reasons`` and ``known_content`` are the report's, and
     ``max_category`` is the bank's category (the one that decided), not the model's 0.0."""
     src = tmp_path / "src"
     src.mkdir()
-    clip = write_clip(src / "known.mp4", width=320, height=240, seconds=2.0, fps=10)
+    clip = src / "known.mp4"
+    shutil.copy(make_clip(width=320, height=240, seconds=2, fps=10), clip)
     hashes = tmp_path / "known.vpdq.txt"
     banks = tmp_path / "banks.sqlite"
     for cmd in (

@@ -166,7 +166,8 @@ def test_missing_bank_and_duplicate_bank(store):
 
 
 def _write_h264(frames, path: Path, width: int, height: int, fps: int = 30, bit_rate: int = 400_000) -> Path:
-    """Encode ``av.VideoFrame``s (any size/format) as H.264 with PyAV."""
+    """Encode ``av.VideoFrame``s (any size/format) as H.264 with PyAV (frames decoded from a real
+    clip, re-encoded as a re-upload: not ``write_clip``'s rendered frames)."""
     import av
 
     with av.open(str(path), "w") as out:

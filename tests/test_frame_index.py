@@ -63,7 +63,9 @@ def test_decoded_frame_is_the_stream_frame_at_its_index(mode: str, bframe_clip: 
         c.close()
 
 
-def test_evidence_frame_index_and_pts_agree_across_sampling_modes(bframe_clip: Path) -> None:
+def test_evidence_frame_index_and_pts_agree_across_sampling_modes(
+    bframe_clip: Path, scanner_for: Callable[..., Scanner]
+) -> None:
     """Evidence of the same frame carries the same frame_index whatever the sampling; each item's
     frame_index, pts and time are those of the stream's frame at that index."""
     pts, _ = _stream(bframe_clip)
@@ -71,7 +73,7 @@ def test_evidence_frame_index_and_pts_agree_across_sampling_modes(bframe_clip: P
         tb = float(c.streams.video[0].time_base)
     index_of: dict[int, set[int]] = {}
     for mode, opts in MODES.items():
-        d = Scanner(threads=2, banks=False, **opts).scan(bframe_clip).to_dict()
+        d = scanner_for(threads=2, banks=False, **opts).scan(bframe_clip).to_dict()
         items = d["evidence"]
         if mode != "keyframes":  # keyframes may all fall outside the flagged shot
             assert items, mode

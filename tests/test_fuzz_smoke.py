@@ -14,6 +14,7 @@ import contextlib
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,8 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def fuzz_scanner() -> Scanner:
-    return Scanner(**harness.SCANNER_OPTIONS, limits=harness.fuzz_limits())
+def fuzz_scanner(scanner_for: Callable[..., Scanner]) -> Scanner:
+    return scanner_for(**harness.SCANNER_OPTIONS, limits=harness.fuzz_limits())
 
 
 def test_seeds_scan_cleanly(seeds: dict[str, bytes], fuzz_scanner: Scanner) -> None:

@@ -74,11 +74,6 @@ def test_isolated(name: str, corpus: dict[str, Case], pool: WorkerPool) -> None:
     check_report(case, report)
 
 
-@pytest.fixture(scope="module")
-def scanner() -> Scanner:
-    return Scanner(threads=2)
-
-
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_in_process(name: str, corpus: dict[str, Case], scanner: Scanner) -> None:
     """The embedding path raises only named framescan errors (and gives the same outcomes)."""

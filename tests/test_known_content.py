@@ -54,7 +54,8 @@ def readme_commands(section: str) -> list[list[str]]:
 
 
 def reencode_cut(src: Path, dst: Path, cut: float, width: int, height: int, bit_rate: int) -> Path:
-    """Drop the first ``cut`` seconds, rescale and re-encode at another bitrate."""
+    """Drop the first ``cut`` seconds, rescale and re-encode at another bitrate (a re-upload of
+    ``src``'s own frames, which ``write_clip`` cannot make)."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         s = out.add_stream("libx264", rate=30)
         s.width, s.height, s.pix_fmt = width, height, "yuv420p"
@@ -107,9 +108,10 @@ def test_unrelated_clip_does_not_match(bank_db: Path, make_clip: Callable[..., P
     assert d["known_content"]["matches"] == [] and d["decision"] == "allow"
 
 
-def test_banks_off_and_absent(tmp_path: Path, short_flagged: Path) -> None:
-    assert Scanner(threads=2, banks=False).scan(short_flagged).to_dict()["known_content"] is None
-    assert Scanner(threads=2).scan(short_flagged).to_dict()["known_content"] is None  # no database yet
+def test_banks_off_and_absent(short_flagged: Path, scanner_for: Callable[..., Scanner]) -> None:
+    assert scanner_for(threads=2, banks=False).scan(short_flagged).to_dict()["known_content"] is None
+    # a new Scanner: it opens the default database (there is none yet) when it is made
+    assert Scanner(threads=2).scan(short_flagged).to_dict()["known_content"] is None
 
 
 def test_cli_bank_add_then_scan(tmp_path: Path) -> None:

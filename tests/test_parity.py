@@ -29,8 +29,8 @@ def detector():
 
 
 @pytest.fixture(scope="module", params=[DEFAULT_MODEL, "nudenet-320n"])
-def model(request):
-    return Scanner([request.param], threads=2).models[0]
+def model(request, scanner_for: Callable[..., Scanner]):
+    return scanner_for(request.param, threads=2).models[0]
 
 
 def _frames(path: Path, n: int = 3):

@@ -24,7 +24,7 @@ def test_clipinfo_fields(make_clip: Callable[..., Path]) -> None:
 
 
 def test_audio_presence(tmp_path: Path) -> None:
-    path = tmp_path / "av.mkv"
+    path = tmp_path / "av.mkv"  # encoded here: write_clip writes no audio stream
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=10)
         v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
@@ -42,6 +42,7 @@ def test_audio_presence(tmp_path: Path) -> None:
 
 
 def _audio_only(path: Path) -> Path:
+    """A file with an audio stream and no video (write_clip always writes video)."""
     with av.open(str(path), "w") as out:
         a = out.add_stream("aac", rate=16000)
         for i in range(5):

@@ -18,8 +18,8 @@ SIZE = (720, 1280)
 
 
 @pytest.fixture(scope="module")
-def text_scanner() -> Scanner:
-    return Scanner(ocr=True, banks=False)
+def text_scanner(scanner_for: Callable[..., Scanner]) -> Scanner:
+    return scanner_for(ocr=True, banks=False)
 
 
 @pytest.mark.parametrize(

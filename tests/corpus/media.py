@@ -4,6 +4,11 @@ Everything here is deterministic: frames are a pure function of (width, height, 
 run single-threaded with fixed options, and Matroska/WebM are written with ``fflags=+bitexact``
 (otherwise the muxer writes random segment and track UIDs).
 
+This is its own encoder, not ``framescan.synth.write_clip``: the hostile corpus patches bytes at
+known offsets and its expected outcomes are pinned to exact files, so it needs bit-exact output
+(single-threaded, fixed options, bitexact muxing) and odd inputs (1x1 frames, raw elementary
+streams, given pts) that ``write_clip`` does not promise.
+
 The MP4 helpers work on ``bytes``/``bytearray`` and know only the handful of ISO-BMFF boxes the
 corpus patches; they are for building broken files, not for parsing untrusted ones.
 """
