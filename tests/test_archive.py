@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from terminal import run_on_terminal
+from waiting import wait_until
 
 from framescan.archive import (
     DEFAULT_EXTENSIONS,
@@ -156,17 +157,6 @@ def test_clean_run_results(corpus: Path, clean_db: Path) -> None:
 # ---------------------------------------------------------------------------- (a) kill test
 
 
-def _wait_for(pred, timeout: float, proc: subprocess.Popen) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.02)
-    return False
-
-
 @pytest.mark.integration
 def test_kill_at_random_moments_then_resume(corpus: Path, clean_db: Path, tmp_path: Path) -> None:
     """SIGKILL the whole process group of ``framescan archive`` at 10 seeded random moments
@@ -191,14 +181,19 @@ def test_kill_at_random_moments_then_resume(corpus: Path, clean_db: Path, tmp_pa
             if cycle in startup_cycles:
                 kind, delay = "start-up", rng.uniform(0.5, 1.5)
             else:
-                ready = _wait_for(lambda err=err: '"event": "ready"' in err.read_text(), 90, proc)
+                wait_until(
+                    lambda err=err, proc=proc: '"event": "ready"' in err.read_text() or proc.poll() is not None,
+                    90,
+                    f"run {cycle}'s workers to get ready",
+                )
+                ready = '"event": "ready"' in err.read_text()
                 assert ready, f"run {cycle}: workers never got ready (rc {proc.poll()}): {err.read_text()[-2000:]}"
                 # spend about half the remaining work on the kills still to come, whatever the speed
                 left = sum(1 for c in range(cycle, 11) if c not in startup_cycles)
                 hi = min(1.5, max(0.2, 0.1 + (60 - done_before) / (2 * left * rate)))
                 kind, delay = "mid-run", rng.uniform(min(0.5, hi / 2), hi)
                 busy_seconds += delay
-            time.sleep(delay)
+            time.sleep(delay)  # the random kill moment itself: what this test varies
             assert proc.poll() is None, f"run {cycle} finished (rc {proc.returncode}) before its kill: {moments}"
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)

@@ -106,6 +106,7 @@ def test_in_process_scan_opens_nothing_else(
         watch.close()
 
 
+@pytest.mark.integration  # the scan runs in a worker process
 def test_isolated_scan_opens_nothing_else(tmp_path: Path, target: Path, listener: socket.socket) -> None:
     with WorkerPool(1, WorkerConfig(scanner={"threads": 1, "banks": False})) as pool:
         watch = OpenWatch(target)
