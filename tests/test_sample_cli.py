@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,21 @@ def test_write_clip_refuses_a_flagged_range_outside_the_clip(tmp_path: Path) -> 
     with pytest.raises(ValueError, match="at most 1"):
         write_clip(tmp_path / "x.mp4", width=64, height=64, seconds=1, fps=5, flagged=(2.0, 3.0))
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_write_clip_passes_encoder_options_to_the_encoder(make_clip: Callable[..., Path]) -> None:
+    """``encoder_options`` reach x264 on top of the preset: ``bf`` gives B-frames with ``ultrafast``
+    (which has none of its own)."""
+    import av
+    from av.video.frame import PictureType
+
+    def b_frames(clip: Path) -> int:
+        with av.open(str(clip)) as c:
+            return sum(f.pict_type == PictureType.B for f in c.decode(video=0))
+
+    tiny = dict(width=64, height=64, seconds=1, fps=10)
+    assert b_frames(make_clip(**tiny)) == 0
+    assert b_frames(make_clip(**tiny, encoder_options={"bf": "2"})) > 0
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
