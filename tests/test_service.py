@@ -460,16 +460,22 @@ def test_backpressure_429_with_retry_after(small_server: RunningServer, corpus: 
 def test_client_gives_up_after_bounded_retries(small_server: RunningServer, corpus: dict[str, Case]) -> None:
     s = small_server
     with httpx.Client(base_url=s.url, headers=auth(), timeout=60) as c:
-        # busy for ~2 s: the GIF's 3000 frames, stopped at max_frames=1000
-        gif = corpus["gif_thousands_frames"].path.read_bytes()
-        r = c.post("/v1/scan", params={"deadline": 0, "max_frames": 1000}, content=gif)
+        r = c.post("/v1/scan", params={"deadline": 0}, content=corpus["gif_thousands_frames"].path.read_bytes())
         assert r.status_code == 202
-        busy_before = s.counter("framescan_rejections_total", reason="busy")
-        with Client(s.url, TOKEN_A, max_retries=2, max_retry_wait=0.2) as client, pytest.raises(BusyError):
-            client.scan(corpus["baseline_faststart"].path)
-        # the first upload and its 2 retries, each refused: then it gave up
-        assert s.counter("framescan_rejections_total", reason="busy") - busy_before == 3
-        assert c.get(f"/v1/jobs/{r.json()['job_id']}", params={"wait": 30}).status_code == 200
+        job = f"/v1/jobs/{r.json()['job_id']}"
+        wait_until(lambda: c.get(job).json()["status"] == "running", 30, "the GIF's scan to start")
+        (pid,) = s.service._pools[DEFAULT_PROFILE].pool.pids
+        os.kill(pid, signal.SIGSTOP)  # the only worker stays busy until SIGCONT, however fast the machine
+        try:
+            assert c.get(job).status_code == 202, "the scan ended before the worker was stopped"
+            busy_before = s.counter("framescan_rejections_total", reason="busy")
+            with Client(s.url, TOKEN_A, max_retries=2, max_retry_wait=0.2) as client, pytest.raises(BusyError):
+                client.scan(corpus["baseline_faststart"].path)
+            # the first upload and its 2 retries, each refused: then it gave up
+            assert s.counter("framescan_rejections_total", reason="busy") - busy_before == 3
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert c.get(job, params={"wait": 30}).status_code == 200
 
 
 @pytest.mark.integration
