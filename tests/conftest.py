@@ -61,9 +61,10 @@ def make_clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     def make(suffix: str = ".mp4", **params: Any) -> Path:
         key = hashlib.sha256(pickle.dumps((suffix, sorted(params.items())))).hexdigest()[:16]
         path = root / f"{key}{suffix}"
-        if not path.exists():
+        if not path.exists():  # written under another name first: a failed encode leaves no clip behind
             writer = write_caption_clip if "captions" in params else write_clip
-            writer(path, **params)
+            partial = writer(root / f"{key}.partial{suffix}", **params)
+            partial.replace(path)
         return path
 
     return make
