@@ -26,7 +26,10 @@ setup(
     packages=[*find_packages(include=["framescan", "framescan.*"]), "framescan._models"],
     # Model manifests live in the top-level models/ folder and ship as framescan._models.
     package_dir={"framescan._models": "models"},
-    package_data={"framescan._models": ["*.json", "*.onnx"], "framescan": ["data/*", "data/lexicons/*", "schema/*.json"]},
+    package_data={
+        "framescan._models": ["*.json", "*.onnx"],
+        "framescan": ["data/*", "data/lexicons/*", "schema/*.json"],
+    },
     install_requires=[
         "av>=14",
         "numpy>=1.24",

@@ -143,6 +143,7 @@ def write_clip(
     container_format: str | None = None,
     timestamps: Sequence[float] | None = None,
     preset: str = "ultrafast",
+    encoder_options: dict[str, str] | None = None,
 ) -> Path:
     """Encode a clip and return its path.
 
@@ -152,7 +153,8 @@ def write_clip(
     ``preset`` is x264's / x265's: ``ultrafast`` (the default: quick to write; CAVLC, no
     deblocking, no B-frames, no scene-cut keyframes, so also quick to decode) or e.g. ``medium``
     (the encoders' own default: CABAC, deblocking, B-frames, keyframes at cuts) for clips
-    encoded the way uploads usually are. A ``flagged`` range that shows the image in no frame of the
+    encoded the way uploads usually are. ``encoder_options`` are passed to the encoder on top of
+    these defaults (e.g. x264's ``{"bf": "2"}`` for B-frames with ``ultrafast``). A ``flagged`` range that shows the image in no frame of the
     clip raises ``ValueError`` (``check_flagged``).
     """
     import av
@@ -184,6 +186,8 @@ def write_clip(
             stream.options = {"preset": preset, "x265-params": "log-level=error"}
         elif codec == "libvpx-vp9":
             stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"}
+        if encoder_options:
+            stream.options = {**stream.options, **encoder_options}
         if rotation or hflip:
             stream.set_display_rotation(rotation, hflip=hflip)
         tb = Fraction(1, 90000) if timestamps is not None else Fraction(1, fps)

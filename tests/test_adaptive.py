@@ -7,7 +7,9 @@ import dataclasses
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -26,26 +28,14 @@ SIZE = (360, 640)
 SECONDS = 10.0
 
 
-def _encode(path: Path, shots: list[Shot], options: dict[str, str], gop: int = 60, fps: int = 30) -> Path:
-    """A clip like ``write_clip``'s, with the encoder options under test (B-frames, scene cuts)."""
-    w, h = SIZE
-    cache: dict = {}
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=fps)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.codec_context.gop_size = gop
-        s.options = options
-        for i in range(int(SECONDS * fps)):
-            f = av.VideoFrame.from_ndarray(render_frame(w, h, i / fps, shots, cache), format="rgb24")
-            f.pts = i
-            out.mux(s.encode(f))
-        out.mux(s.encode(None))
-    return path
+def _clip(make_clip: Callable[..., Path], shots: list[Shot], encoding: dict[str, Any], gop: int = 60) -> Path:
+    """A 10 s 360x640 clip of ``shots`` encoded as ``encoding`` says (B-frames, scene cuts)."""
+    return make_clip(width=SIZE[0], height=SIZE[1], seconds=SECONDS, shots=shots, gop=gop, **encoding)
 
 
-ULTRAFAST = {"preset": "ultrafast", "crf": "23"}  # no B-frames, no scene-cut keyframes
-BFRAMES = {"preset": "veryfast", "bframes": "3", "crf": "23"}  # B-frames, scene-cut I-frames
-MEDIUM = {"preset": "medium", "crf": "23"}  # x264 default: adaptive B-frames, mbtree, scene-cut keyframes
+ULTRAFAST = {"preset": "ultrafast"}  # no B-frames, no scene-cut keyframes
+BFRAMES = {"preset": "veryfast", "encoder_options": {"bf": "3"}}  # B-frames, scene-cut I-frames
+MEDIUM = {"preset": "medium"}  # x264 default: adaptive B-frames, mbtree, scene-cut keyframes
 CLIPS = [
     # (id, flagged interval, encoder options)
     ("on-keyframe", (6.0, 8.0), ULTRAFAST),
@@ -59,8 +49,8 @@ CLIPS = [
 
 
 @pytest.fixture(scope="module")
-def scanners() -> tuple[Scanner, Scanner]:
-    return Scanner(fps=2, banks=False), Scanner(adaptive=True, banks=False)
+def scanners(scanner_for: Callable[..., Scanner]) -> tuple[Scanner, Scanner]:
+    return scanner_for(fps=2, banks=False), scanner_for(adaptive=True, banks=False)
 
 
 def _segments(d: dict) -> list[tuple[str, float, float]]:
@@ -69,9 +59,13 @@ def _segments(d: dict) -> list[tuple[str, float, float]]:
 
 @pytest.mark.parametrize("name,flagged,options", CLIPS, ids=[c[0] for c in CLIPS])
 def test_adaptive_never_misses_a_segment_that_2fps_finds(
-    name: str, flagged: tuple[float, float], options: dict, tmp_path: Path, scanners: tuple[Scanner, Scanner]
+    name: str,
+    flagged: tuple[float, float],
+    options: dict,
+    make_clip: Callable[..., Path],
+    scanners: tuple[Scanner, Scanner],
 ) -> None:
-    clip = _encode(tmp_path / f"{name}.mp4", default_shots(SECONDS, flagged), options)
+    clip = _clip(make_clip, default_shots(SECONDS, flagged), options)
     fixed, adaptive = (s.scan(clip).to_dict() for s in scanners)
     assert fixed["segments"], f"{name}: the reference (2 fps) found nothing: the clip does not test anything"
     # never less severe (it can be more: a shot starting off the 2 fps grid gets its first frame)
@@ -95,8 +89,10 @@ def test_adaptive_never_misses_a_segment_that_2fps_finds(
     assert cov["decoded_frames"] + cov["skipped_packets"] == cov["read_packets"] == cov["claimed_frames"], cov
 
 
-def test_adaptive_allows_a_clean_clip_with_few_frames(tmp_path: Path, scanners: tuple[Scanner, Scanner]) -> None:
-    clip = _encode(tmp_path / "clean.mp4", default_shots(SECONDS, None), ULTRAFAST)
+def test_adaptive_allows_a_clean_clip_with_few_frames(
+    make_clip: Callable[..., Path], scanners: tuple[Scanner, Scanner]
+) -> None:
+    clip = _clip(make_clip, default_shots(SECONDS, None), ULTRAFAST)
     fixed, adaptive = (s.scan(clip).to_dict() for s in scanners)
     assert fixed["decision"] == adaptive["decision"] == "allow"
     assert adaptive["coverage"]["refined_frames"] == 0
@@ -109,11 +105,12 @@ def test_near_duplicates_reuse_the_last_score(tmp_path: Path, scanners: tuple[Sc
     w, h = SIZE
     still = render_frame(w, h, 0.0, [Shot(0, 10, "colorwheel", 0.8)], {})
     path = tmp_path / "still.mp4"
+    # encoded here, not with write_clip: its frames always move, this clip's are all the same picture
     with av.open(str(path), "w") as out:
         s = out.add_stream("libx264", rate=10)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.codec_context.gop_size = 10
-        s.options = ULTRAFAST
+        s.options = {"preset": "ultrafast"}
         for i in range(80):
             f = av.VideoFrame.from_ndarray(still, format="rgb24")
             f.pts = i
@@ -179,9 +176,9 @@ def test_a_cut_just_after_a_keyframe_is_called(after: int) -> None:
     assert round(2.0 + after / 10, 1) in kept
 
 
-def test_planned_decoding_keeps_exactly_the_planned_frames(tmp_path: Path) -> None:
+def test_planned_decoding_keeps_exactly_the_planned_frames(make_clip: Callable[..., Path]) -> None:
     """The frames the decoder returns are the ones the plan chose (B-frames: presentation order)."""
-    clip = _encode(tmp_path / "b.mp4", default_shots(4, (1.0, 2.0)), BFRAMES, gop=30)
+    clip = _clip(make_clip, default_shots(4, (1.0, 2.0)), BFRAMES, gop=30)
     src = as_source(clip)
     c = open_container(src)
     try:
@@ -201,11 +198,13 @@ def _refine_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "framescan-refine-decode" and t.is_alive()]
 
 
-def test_refinement_decodes_in_a_thread_that_is_always_joined(tmp_path: Path) -> None:
+def test_refinement_decodes_in_a_thread_that_is_always_joined(
+    make_clip: Callable[..., Path], scanner_for: Callable[..., Scanner]
+) -> None:
     """The refinement pass decodes its instants in a thread, gives them in order in batches of
     at most batch_size, and joins the thread also when the caller stops after the first batch."""
-    clip = _encode(tmp_path / "r.mp4", default_shots(4, (1.0, 2.0)), ULTRAFAST, gop=30)
-    scanner = Scanner(adaptive=True, banks=False, batch_size=2)
+    clip = _clip(make_clip, default_shots(4, (1.0, 2.0)), ULTRAFAST, gop=30)
+    scanner = scanner_for(adaptive=True, banks=False, batch_size=2)
     src = as_source(clip)
     c = open_container(src)
     try:
@@ -227,18 +226,23 @@ def test_refinement_decodes_in_a_thread_that_is_always_joined(tmp_path: Path) ->
         c.close()
 
 
-def test_refinement_decoding_failure_reaches_the_caller(tmp_path: Path) -> None:
+def test_refinement_decoding_failure_reaches_the_caller(
+    make_clip: Callable[..., Path], scanner_for: Callable[..., Scanner]
+) -> None:
     """A decoder failure in the refinement thread is raised to the caller, also when the queue
     is full at that moment and the caller is busy scoring for a while (it used to be dropped
     after 1 s, and the caller then waited forever)."""
 
+    broke = threading.Event()
+
     class BreaksAfterTwo(FrameDecoder):
         def frames_at(self, pending: list[float]):  # type: ignore[override]
             yield from itertools.islice(super().frames_at(pending), 2)
+            broke.set()
             raise RuntimeError("decoder broke")
 
-    clip = _encode(tmp_path / "f.mp4", default_shots(4, (1.0, 2.0)), ULTRAFAST, gop=30)
-    scanner = Scanner(adaptive=True, banks=False, batch_size=1)
+    clip = _clip(make_clip, default_shots(4, (1.0, 2.0)), ULTRAFAST, gop=30)
+    scanner = scanner_for(adaptive=True, banks=False, batch_size=1)
     src = as_source(clip)
     c = open_container(src)
     got: list[float] = []
@@ -248,8 +252,9 @@ def test_refinement_decoding_failure_reaches_the_caller(tmp_path: Path) -> None:
         try:
             for batch in decoded_batches(dec, [0.5, 1.5, 2.5, 3.5], scanner.batch_size, {"decode": 0.0}):
                 got.extend(f.time for f in batch)
-                if len(got) == 1:
-                    time.sleep(1.5)  # "scoring": meanwhile the thread fails with a full queue
+                if len(got) == 1:  # "scoring": meanwhile the thread fails with a full queue ...
+                    assert broke.wait(30), "the decoder never reached its failure"
+                    time.sleep(1.5)  # ... and is held longer than the 1 s after which it was dropped
         except RuntimeError as ex:
             raised.append(ex)
 
@@ -266,23 +271,26 @@ def test_refinement_decoding_failure_reaches_the_caller(tmp_path: Path) -> None:
         c.close()
 
 
-def test_refinement_scores_the_grid_frames_around_a_hit_run(tmp_path: Path, scanners: tuple[Scanner, Scanner]) -> None:
+def test_refinement_scores_the_grid_frames_around_a_hit_run(
+    make_clip: Callable[..., Path], scanners: tuple[Scanner, Scanner]
+) -> None:
     """Flagged 6-8 s, keyframes every 2 s, no cut at 6 or 8 s: the main pass scores the keyframe
     at 6 s; refinement adds the 2 fps grid frame before it (5.5 s, no hit) and the three after
     it up to the next keyframe (6.5, 7.0, 7.5 s), and nothing else: adaptive finds the hit run
     fixed 2 fps finds, frame for frame."""
-    clip = _encode(tmp_path / "g.mp4", default_shots(SECONDS, (6.0, 8.0)), ULTRAFAST)
+    clip = _clip(make_clip, default_shots(SECONDS, (6.0, 8.0)), ULTRAFAST)
     fixed, adaptive = (s.scan(clip).to_dict() for s in scanners)
     assert adaptive["coverage"]["refined_frames"] == 4
     hits = sorted({e["time"] for e in adaptive["evidence"]})
     assert hits == sorted({e["time"] for e in fixed["evidence"]}) == [6.0, 6.5, 7.0, 7.5]
 
 
-def _refine_after(clip: Path, main: tuple[float, ...], hit: float, duration: float | None = None) -> list[FrameScore]:
-    """Run the refinement pass on ``clip`` after a given main pass: frames at ``main``, the one
-    at ``hit`` scoring 0.7 ``sexual``, the rest nothing (``duration`` overrides the header's).
-    Returns the frames it added, in the order scored."""
-    scanner = Scanner(adaptive=True, banks=False)
+def _refine_after(
+    scanner: Scanner, clip: Path, main: tuple[float, ...], hit: float, duration: float | None = None
+) -> list[FrameScore]:
+    """Run ``scanner``'s (adaptive) refinement pass on ``clip`` after a given main pass: frames
+    at ``main``, the one at ``hit`` scoring 0.7 ``sexual``, the rest nothing (``duration``
+    overrides the header's). Returns the frames it added, in the order scored."""
     sampler = AdaptiveSampler()
     src = as_source(clip)
     c = open_container(src)
@@ -304,22 +312,26 @@ def _refine_after(clip: Path, main: tuple[float, ...], hit: float, duration: flo
     return scored[len(main) :]
 
 
-def test_refinement_speculates_up_to_the_next_main_pass_frame(tmp_path: Path) -> None:
+def test_refinement_speculates_up_to_the_next_main_pass_frame(
+    make_clip: Callable[..., Path], scanners: tuple[Scanner, Scanner]
+) -> None:
     """After a hit, the grid up to the main pass's next frame is scored in one round, also past
     the first miss (a frame-by-frame walk stops there), and never beyond that frame; before
     the hit only the nearest grid frame. The main pass is given: frames at 0, 2, 4, 6 (a hit)
     and 8 s, on a clip flagged 6-6.7 s (so 6.5 s is a hit, 7.0 and 7.5 s are not)."""
-    clip = _encode(tmp_path / "s.mp4", default_shots(SECONDS, (6.0, 6.7)), ULTRAFAST)
-    new = {round(fs.time, 3): fs for fs in _refine_after(clip, (0.0, 2.0, 4.0, 6.0, 8.0), hit=6.0)}
+    clip = _clip(make_clip, default_shots(SECONDS, (6.0, 6.7)), ULTRAFAST)
+    new = {round(fs.time, 3): fs for fs in _refine_after(scanners[1], clip, (0.0, 2.0, 4.0, 6.0, 8.0), hit=6.0)}
     assert sorted(new) == [5.5, 6.5, 7.0, 7.5]
     assert [t for t, fs in sorted(new.items()) if fs.scores.get("sexual", 0.0) >= 0.4] == [6.5]
 
 
-def test_refinement_speculation_is_bounded_when_the_header_claims_more(tmp_path: Path) -> None:
+def test_refinement_speculation_is_bounded_when_the_header_claims_more(
+    make_clip: Callable[..., Path], scanners: tuple[Scanner, Scanner]
+) -> None:
     """A hit at the main pass's last frame: speculation stops 1 / floor_fps (2 s) after each hit
     (6.0 s, and 6.5 s, which is a hit too: up to 8.0 s), not at the duration the header claims
     (here 1000 s for a 10 s clip; unbounded, it queued ~2000 instants and scored every grid
     frame to the real end)."""
-    clip = _encode(tmp_path / "h.mp4", default_shots(SECONDS, (6.0, 6.7)), ULTRAFAST)
-    new = _refine_after(clip, (0.0, 2.0, 4.0, 6.0), hit=6.0, duration=1000.0)
+    clip = _clip(make_clip, default_shots(SECONDS, (6.0, 6.7)), ULTRAFAST)
+    new = _refine_after(scanners[1], clip, (0.0, 2.0, 4.0, 6.0), hit=6.0, duration=1000.0)
     assert sorted(round(fs.time, 3) for fs in new) == [5.5, 6.5, 7.0, 7.5, 8.0]

@@ -18,9 +18,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from terminal import run_on_terminal
+from waiting import wait_until
 
 from framescan.archive import (
     DEFAULT_EXTENSIONS,
@@ -154,17 +157,7 @@ def test_clean_run_results(corpus: Path, clean_db: Path) -> None:
 # ---------------------------------------------------------------------------- (a) kill test
 
 
-def _wait_for(pred, timeout: float, proc: subprocess.Popen) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.02)
-    return False
-
-
+@pytest.mark.integration
 def test_kill_at_random_moments_then_resume(corpus: Path, clean_db: Path, tmp_path: Path) -> None:
     """SIGKILL the whole process group of ``framescan archive`` at 10 seeded random moments
     (8 of them 0.1-1.5 s after the workers are ready, 2 during start-up), restarting each
@@ -188,14 +181,19 @@ def test_kill_at_random_moments_then_resume(corpus: Path, clean_db: Path, tmp_pa
             if cycle in startup_cycles:
                 kind, delay = "start-up", rng.uniform(0.5, 1.5)
             else:
-                ready = _wait_for(lambda err=err: '"event": "ready"' in err.read_text(), 90, proc)
+                wait_until(
+                    lambda err=err, proc=proc: '"event": "ready"' in err.read_text() or proc.poll() is not None,
+                    90,
+                    f"run {cycle}'s workers to get ready",
+                )
+                ready = '"event": "ready"' in err.read_text()
                 assert ready, f"run {cycle}: workers never got ready (rc {proc.poll()}): {err.read_text()[-2000:]}"
                 # spend about half the remaining work on the kills still to come, whatever the speed
                 left = sum(1 for c in range(cycle, 11) if c not in startup_cycles)
                 hi = min(1.5, max(0.2, 0.1 + (60 - done_before) / (2 * left * rate)))
                 kind, delay = "mid-run", rng.uniform(min(0.5, hi / 2), hi)
                 busy_seconds += delay
-            time.sleep(delay)
+            time.sleep(delay)  # the random kill moment itself: what this test varies
             assert proc.poll() is None, f"run {cycle} finished (rc {proc.returncode}) before its kill: {moments}"
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
@@ -242,6 +240,7 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
     return r.returncode == 0
 
 
+@pytest.mark.integration
 def test_disk_full_stops_cleanly_and_resumes(corpus: Path, tmp_path: Path) -> None:
     """The store lives on a 192 KiB tmpfs (``mount -t tmpfs``; we are root): the WAL fills it
     after a few results. The run must stop with exit code 4 and a clear ``database or disk is
@@ -299,6 +298,7 @@ def test_disk_full_stops_cleanly_and_resumes(corpus: Path, tmp_path: Path) -> No
 # ---------------------------------------------------------------------------- (c) dedup, fingerprints
 
 
+@pytest.mark.integration
 def test_duplicates_scanned_once_and_fingerprints_rescan(corpus: Path, tmp_path: Path) -> None:
     """Two names for one content are scanned once; a copy or a rename later is not scanned
     again (list input, no worker even starts); another model manifest name rescans."""
@@ -403,6 +403,7 @@ def test_quarantine_after_repeated_timeouts(corpus: Path, tmp_path: Path) -> Non
         con.close()
 
 
+@pytest.mark.integration
 def test_export_formats_and_flagged(clean_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "all.jsonl"
     assert export(str(clean_db), "jsonl", str(out)) == 65
@@ -582,39 +583,8 @@ def test_progress_bar_on_a_terminal_and_json_lines_otherwise() -> None:
 
 def _archive_on_tty(*args: str | Path, timeout: float = 240) -> tuple[int, str, str]:
     """Run ``framescan archive`` with stderr on a pseudo-terminal (the live bar): (rc, stdout, bar text)."""
-    import pty
-    import threading
-
-    master, slave = pty.openpty()
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: the child closed its end
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        proc = subprocess.run(
-            [*ARCHIVE, *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            text=True,
-            timeout=timeout,
-            env=_env(),
-            check=False,
-        )
-    finally:
-        os.close(slave)
-        reader.join(10)
-        os.close(master)
-    return proc.returncode, proc.stdout, b"".join(chunks).decode(errors="replace")
+    proc, bar = run_on_terminal([*ARCHIVE, *map(str, args)], timeout=timeout, env=_env())
+    return proc.returncode, proc.stdout, bar
 
 
 def _export_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -623,13 +593,14 @@ def _export_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return r
 
 
-def test_every_file_ends_in_one_named_state(tmp_path: Path) -> None:
+@pytest.mark.integration
+def test_every_file_ends_in_one_named_state(tmp_path: Path, make_clip: Callable[..., Path]) -> None:
     """A folder (a clip, a fake .mp4, a text file) plus a list (a missing file, a listed text
     file): the summary is one line over the 5 files, the bar's total never shrinks, the store
     and the export name each file's state with its error code or skip reason; a rerun says the same."""
     src = tmp_path / "src"
     src.mkdir()
-    write_clip(src / "real.mp4", width=160, height=120, seconds=1.0, fps=10)
+    shutil.copy(make_clip(width=160, height=120, seconds=1.0, fps=10), src / "real.mp4")
     (src / "fake.mp4").write_text("an .mp4 name, but text inside")
     (src / "notes.txt").write_text("not a clip")
     (tmp_path / "listed.mp4").write_text("listed: scanned, and fails")
@@ -689,13 +660,15 @@ def test_every_file_ends_in_one_named_state(tmp_path: Path) -> None:
     }
 
 
-def test_export_says_why_a_bank_match_flags(tmp_path: Path) -> None:
+@pytest.mark.integration
+def test_export_says_why_a_bank_match_flags(tmp_path: Path, make_clip: Callable[..., Path]) -> None:
     """A bank of a generated clip (``framescan hash`` + ``framescan bank add``) and an archive scan
     of the same clip: the export's ``reasons`` and ``known_content`` are the report's, and
     ``max_category`` is the bank's category (the one that decided), not the model's 0.0."""
     src = tmp_path / "src"
     src.mkdir()
-    clip = write_clip(src / "known.mp4", width=320, height=240, seconds=2.0, fps=10)
+    clip = src / "known.mp4"
+    shutil.copy(make_clip(width=320, height=240, seconds=2, fps=10), clip)
     hashes = tmp_path / "known.vpdq.txt"
     banks = tmp_path / "banks.sqlite"
     for cmd in (
@@ -751,6 +724,7 @@ PRAGMA user_version=1;
 """
 
 
+@pytest.mark.integration
 def test_store_of_schema_1_is_upgraded(tmp_path: Path) -> None:
     """A store written by the previous schema opens for export and for a new run: ``skipped`` is
     added, and a bank-blocked result's ``max_category`` becomes the category that decided."""
@@ -799,6 +773,7 @@ ARCHIVE_OPTIONS = "--db --list --workers --ext --max-tries --retry-failed --reha
 EXPORT_OPTIONS = "--db --format --output --flagged --all-fingerprints --reports"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("command", "options"),
     [("archive", f"{ARCHIVE_OPTIONS} --ray --ray-ship-bytes --quiet".split()), ("export", EXPORT_OPTIONS.split())],

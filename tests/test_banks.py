@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -166,7 +167,8 @@ def test_missing_bank_and_duplicate_bank(store):
 
 
 def _write_h264(frames, path: Path, width: int, height: int, fps: int = 30, bit_rate: int = 400_000) -> Path:
-    """Encode ``av.VideoFrame``s (any size/format) as H.264 with PyAV."""
+    """Encode ``av.VideoFrame``s (any size/format) as H.264 with PyAV (frames decoded from a real
+    clip, re-encoded as a re-upload: not ``write_clip``'s rendered frames)."""
     import av
 
     with av.open(str(path), "w") as out:
@@ -280,12 +282,10 @@ def test_unrelated_clip_does_not_match(known_store, unrelated):
 
 
 @pytest.fixture(scope="module")
-def moving_clip(tmp_path_factory) -> Path:
+def moving_clip(make_clip: Callable[..., Path]) -> Path:
     """6 s of photographs on a moving background (a new photograph at 3 s): frames 0.5 s apart
     are 48-160 bits apart, so a frame matches only the item frames of about its own time."""
-    from framescan.synth import write_clip
-
-    return write_clip(tmp_path_factory.mktemp("clips") / "moving.mp4", width=360, height=640, seconds=6, fps=10)
+    return make_clip(width=360, height=640, seconds=6, fps=10)
 
 
 def _coverage_match(item: vpdq.VideoHash, query: vpdq.VideoHash) -> banks.ItemMatch:
@@ -400,6 +400,7 @@ def _one_error_line(p: subprocess.CompletedProcess) -> str:
     return line
 
 
+@pytest.mark.integration
 def test_cli_bank_commands_on_a_mistyped_database_create_nothing(tmp_path):
     for argv in (["list"], ["remove", "sparse", "c1"]):  # reading and writing commands
         p = _cli("bank", *argv, "--db", "typo.sqlite", cwd=tmp_path)
@@ -411,6 +412,7 @@ def test_cli_bank_commands_on_a_mistyped_database_create_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.integration
 def test_cli_bank_show_and_remove(tmp_path):
     db = str(tmp_path / "b.sqlite")
     chair, padded = DATA / "chair-19-sd-bar.txt", DATA / "test-padded-dimensions.txt"
@@ -448,6 +450,7 @@ def test_cli_bank_show_and_remove(tmp_path):
     assert p.returncode == 4 and _one_error_line(p).endswith("(its banks: none)")
 
 
+@pytest.mark.integration
 def test_cli_bank_add_refuses_a_duplicate_without_replace(tmp_path):
     db = str(tmp_path / "b.sqlite")
     padded = str(DATA / "test-padded-dimensions.txt")
@@ -463,6 +466,7 @@ def test_cli_bank_add_refuses_a_duplicate_without_replace(tmp_path):
     assert p.returncode == 0 and "added video test-padded-dimensions (150 hashes) to sparse" in p.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", [(), ("add",), ("show",), ("remove",)])
 def test_cli_bank_help_is_plain_and_shows_defaults(command):
     p = _cli("bank", *command, "--help")
@@ -477,6 +481,7 @@ def test_cli_bank_help_is_plain_and_shows_defaults(command):
         assert "(default 0: every frame" in text and "--replace replace items of the same name (default:" in text
 
 
+@pytest.mark.integration
 def test_cli_bank_add_rejects_bad_input_before_creating_anything(tmp_path):
     db = tmp_path / "b.sqlite"
     bad = tmp_path / "bad.txt"

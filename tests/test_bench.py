@@ -7,7 +7,9 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +18,9 @@ from framescan.cli import bench as cli_bench
 from framescan.config import ScanConfig
 from framescan.models import DEFAULT_MODEL, load_manifest
 from framescan.sample import FpsSampler
+
+if TYPE_CHECKING:
+    from framescan.pipeline import Scanner
 
 pytest.importorskip("cv2")
 pytest.importorskip("nudenet")
@@ -183,7 +188,7 @@ def test_compare_detections() -> None:
     assert not bench.compare_detections({**fs, "evidence_truncated": True}, nv, 1 / 30)["checked"]
 
 
-def test_clean_mode_runs_on_a_clip_without_flagged_content(tmp_path: Path) -> None:
+def test_clean_mode_runs_on_a_clip_without_flagged_content(tmp_path: Path, scanner_for: Callable[..., Scanner]) -> None:
     """``+clean``: the same sampling on a generated clip with no flagged shot (the standard
     matrix has ``720x1280 adaptive+clean``), judged against the same target as the flagged clip."""
     clean = bench.Mode.parse("adaptive+clean")
@@ -195,9 +200,7 @@ def test_clean_mode_runs_on_a_clip_without_flagged_content(tmp_path: Path) -> No
     flagged, plain = bench.build_configs(opts)
     assert flagged.flagged and plain.flagged is None and flagged.clip != plain.clip
     assert plain.clip.endswith("-clean.mp4") and plain.name.endswith("adaptive+clean")
-    from framescan.pipeline import Scanner
-
-    s = Scanner(fps=2, banks=False)
+    s = scanner_for(fps=2, banks=False)
     assert s.scan(plain.clip).decision == "allow"
     assert s.scan(flagged.clip).decision != "allow"
     with pytest.raises(bench.BenchError):  # --clips: the given clip is used as it is

@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from terminal import run_on_terminal
 
 from framescan.cli.main import EXIT_ALLOW, EXIT_BLOCK, EXIT_CONFIG, EXIT_ERROR, EXIT_REVIEW, EXIT_USAGE
 from framescan.cli.scan import exit_code
@@ -34,6 +36,7 @@ def one_line_usage_error(p: subprocess.CompletedProcess, says: str) -> None:
     assert len(p.stderr.strip().splitlines()) == 1 and p.stdout == "", (p.stdout, p.stderr)
 
 
+@pytest.mark.integration
 def test_scan_prints_verdict_and_writes_json(short_flagged: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     p = run("scan", str(short_flagged), "--json", str(out))
@@ -47,15 +50,15 @@ def test_scan_prints_verdict_and_writes_json(short_flagged: Path, tmp_path: Path
     assert report["models"][0]["sha256"] and report["timings"]["total"] > 0
 
 
-def test_clean_clip_exits_0_and_json_to_stdout(tmp_path: Path) -> None:
-    from framescan.synth import write_clip
-
-    clip = write_clip(tmp_path / "clean.mp4", width=320, height=240, seconds=2, fps=10)
+@pytest.mark.integration
+def test_clean_clip_exits_0_and_json_to_stdout(make_clip: Callable[..., Path]) -> None:
+    clip = make_clip(width=320, height=240, seconds=2, fps=10)
     p = run("scan", str(clip), "--json", "-", "--every", "5")
     assert p.returncode == EXIT_ALLOW, p.stderr
     assert json.loads(p.stdout)["decision"] == "allow"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "content,code",
     [
@@ -78,6 +81,7 @@ def test_bad_input_is_a_clear_error_without_traceback(tmp_path: Path, content: b
     assert report["status"] == "error" and report["decision"] is None and report["error"]["code"] == code
 
 
+@pytest.mark.integration
 def test_several_clips_and_severity(short_flagged: Path, tmp_path: Path) -> None:
     p = run("scan", str(short_flagged), str(tmp_path / "missing.mp4"), "--json", str(tmp_path / "r.json"), "-q")
     assert p.returncode == EXIT_BLOCK  # block outranks an error
@@ -93,6 +97,7 @@ def test_exit_code_order() -> None:
     assert exit_code(["error", "block", "allow"]) == EXIT_BLOCK
 
 
+@pytest.mark.integration
 def test_bad_model_and_policy_are_config_errors(short_flagged: Path, tmp_path: Path) -> None:
     p = run("scan", str(short_flagged), "--model", "no-such-model")
     assert p.returncode == EXIT_CONFIG and "no model named" in p.stderr and "Traceback" not in p.stderr
@@ -103,6 +108,7 @@ def test_bad_model_and_policy_are_config_errors(short_flagged: Path, tmp_path: P
     assert "CategoryRule(" not in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.integration
 def test_policy_file_changes_the_decision(short_flagged: Path, tmp_path: Path) -> None:
     lenient = tmp_path / "lenient.json"
     lenient.write_text('{"name": "lenient", "categories": {"sexual": {"review": 0.5, "block": 0.99}}}')
@@ -111,6 +117,7 @@ def test_policy_file_changes_the_decision(short_flagged: Path, tmp_path: Path) -
     assert json.loads(p.stdout)["policy"]["name"] == "lenient"
 
 
+@pytest.mark.integration
 def test_models_lists_path_sha_and_both_licences() -> None:
     p = run("models")
     assert p.returncode == 0
@@ -120,6 +127,7 @@ def test_models_lists_path_sha_and_both_licences() -> None:
     assert "AGPL-3.0" in p.stdout and "MIT" in p.stdout
 
 
+@pytest.mark.integration
 def test_sample_then_scan(tmp_path: Path) -> None:
     clip = tmp_path / "s.mp4"
     p = run("sample", str(clip), "--flagged", "1", "2", "--seconds", "3", "--size", "320x568")
@@ -128,6 +136,7 @@ def test_sample_then_scan(tmp_path: Path) -> None:
     assert p.returncode in (EXIT_BLOCK, EXIT_REVIEW), p.stdout + p.stderr
 
 
+@pytest.mark.integration
 def test_sample_preset_reaches_the_encoder(tmp_path: Path) -> None:
     """``--preset medium`` is x264's default: B-frames (decode order differs from presentation
     order), which ultrafast never writes."""
@@ -144,6 +153,7 @@ def test_sample_preset_reaches_the_encoder(tmp_path: Path) -> None:
     assert reordered("medium") and not reordered("ultrafast")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "args,says",
     [
@@ -168,12 +178,14 @@ def test_sample_refuses_what_it_cannot_write(tmp_path: Path, args: list[str], sa
     assert clip.read_bytes() == b"keep me" and list(tmp_path.iterdir()) == [clip]
 
 
+@pytest.mark.integration
 def test_sample_into_a_missing_directory_creates_it(tmp_path: Path) -> None:
     out = tmp_path / "new" / "dir" / "x.mp4"
     p = run("sample", str(out), "--seconds", "1", "--size", "160x284")
     assert p.returncode == 0 and out.stat().st_size > 0, p.stderr
 
 
+@pytest.mark.integration
 def test_sample_writes_mjpeg(tmp_path: Path) -> None:
     clip = tmp_path / "m.mkv"
     p = run("sample", str(clip), "--seconds", "1", "--size", "160x284", "--codec", "mjpeg")
@@ -181,6 +193,7 @@ def test_sample_writes_mjpeg(tmp_path: Path) -> None:
     assert json.loads(run("probe", str(clip)).stdout)["codec"] == "mjpeg"
 
 
+@pytest.mark.integration
 def test_probe_command(short_flagged: Path) -> None:
     p = run("probe", str(short_flagged))
     assert p.returncode == 0 and json.loads(p.stdout)["codec"] == "h264"
@@ -189,6 +202,7 @@ def test_probe_command(short_flagged: Path) -> None:
 TOKENS = {"FRAMESCAN_TOKENS": "a-long-random-test-token:tenant"}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "args,says",
     [
@@ -213,6 +227,7 @@ def test_bad_option_values_are_usage_errors(tmp_path: Path, args: list[str], say
     assert list(tmp_path.iterdir()) == [], "nothing is written for a refused command line"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", [["scan", "x.mp4"], ["archive", "src", "--db", "r.sqlite"], ["serve"]])
 def test_lexicon_without_ocr_is_refused(tmp_path: Path, command: list[str]) -> None:
     (tmp_path / "src").mkdir()
@@ -220,6 +235,7 @@ def test_lexicon_without_ocr_is_refused(tmp_path: Path, command: list[str]) -> N
     one_line_usage_error(p, "--lexicon is used only with --ocr")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "args",
     [
@@ -242,13 +258,15 @@ def test_output_path_that_is_a_directory_is_refused_before_any_work(tmp_path: Pa
     one_line_usage_error(p, "out: is a directory; give a file name")
 
 
+@pytest.mark.integration
 def test_output_path_under_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     p = run("scan", "missing.mp4", "--json", "notes.txt/r.json", cwd=tmp_path)
     one_line_usage_error(p, "--json notes.txt/r.json: cannot create the folder notes.txt")
 
 
-def test_output_paths_get_their_missing_folders(tmp_path: Path) -> None:
+@pytest.mark.integration
+def test_output_paths_get_their_missing_folders(tmp_path: Path, make_clip: Callable[..., Path]) -> None:
     """scan --json, archive --db, export -o, hash -o and bank add --db all create missing parent
     folders (as archive --db and bank add --db always did)."""
     p = run("scan", "missing.mp4", "--json", "a/b/r.json", cwd=tmp_path)
@@ -259,9 +277,7 @@ def test_output_paths_get_their_missing_folders(tmp_path: Path) -> None:
     assert p.returncode == EXIT_ALLOW and (tmp_path / "c/r.sqlite").is_file(), p.stderr
     p = run("export", "--db", "c/r.sqlite", "-o", "d/e/x.jsonl", cwd=tmp_path)
     assert p.returncode == 0 and (tmp_path / "d/e/x.jsonl").is_file(), p.stderr
-    from framescan.synth import write_clip
-
-    clip = write_clip(tmp_path / "tiny.mp4", width=64, height=64, seconds=1, fps=4)
+    clip = make_clip(width=64, height=64, seconds=1, fps=4)
     p = run("hash", str(clip), "-o", "g/h/x.txt", cwd=tmp_path)
     assert p.returncode == 0 and (tmp_path / "g/h/x.txt").read_text().strip(), p.stderr
     # bank add writes the database (list/show/remove only read it: a mistyped --db creates nothing)
@@ -281,6 +297,7 @@ def test_output_paths_get_their_missing_folders(tmp_path: Path) -> None:
     assert p.returncode == 0 and (tmp_path / "f/banks.sqlite").is_file(), p.stderr
 
 
+@pytest.mark.integration
 def test_scanning_a_directory_points_to_archive(tmp_path: Path) -> None:
     p = run("scan", str(tmp_path), "-q")
     assert p.returncode == EXIT_ERROR and "Traceback" not in p.stderr
@@ -310,48 +327,26 @@ def test_signal_hint_names_what_is_missing_and_how_to_add_it() -> None:
     assert signal_hint([Report.from_error("x", {"code": "NOT_FOUND", "message": "x: no such file"})]) is None
 
 
-def test_signal_hint_on_a_terminal_only(tmp_path: Path) -> None:
+@pytest.mark.integration
+def test_signal_hint_on_a_terminal_only(make_clip: Callable[..., Path]) -> None:
     """Drawn on stderr when it is a terminal (a pseudo-terminal here); test_scan_prints_verdict_and_writes_json
     checks that it is absent when stderr is a pipe."""
-    import pty
-    import select
-
-    from framescan.synth import write_clip
-
-    clip = write_clip(tmp_path / "c.mp4", width=64, height=64, seconds=1, fps=4)
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "framescan", "scan", str(clip), "--no-isolate"],
-        stdout=subprocess.PIPE,
-        stderr=slave,
-        stdin=subprocess.DEVNULL,
-    )
-    os.close(slave)
-    err = b""
-    try:
-        while select.select([master], [], [], 300)[0]:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            err += chunk
-    finally:
-        os.close(master)
-        out = proc.communicate(timeout=60)[0]
+    clip = make_clip(width=64, height=64, seconds=1, fps=4)
+    proc, err = run_on_terminal([sys.executable, "-m", "framescan", "scan", str(clip), "--no-isolate"], timeout=300)
     assert proc.returncode == EXIT_ALLOW, err
-    assert b"no signal configured" in out
-    lines = [line for line in err.decode().splitlines() if "hint:" in line]
+    assert "no signal configured" in proc.stdout
+    lines = [line for line in err.splitlines() if "hint:" in line]
     assert len(lines) == 1 and "--all-signals" in lines[0] and "--ocr" in lines[0], err
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", [[], ["scan"], ["probe"], ["models"], ["serve"], ["submit"]])
 def test_help_is_plain_text(command: list[str]) -> None:
     p = run(*command, "--help")
     assert p.returncode == 0 and "``" not in p.stdout, p.stdout
 
 
+@pytest.mark.integration
 def test_help_tells_exit_codes_and_defaults() -> None:
     for command in ([], ["scan"], ["submit"]):
         text = run(*command, "--help").stdout

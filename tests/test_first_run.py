@@ -6,21 +6,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from framescan.synth import write_clip
+from terminal import run_on_terminal
 
 NOTICE = "compiling kernels (first run only)"
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal"),
+    pytest.mark.integration,  # runs framescan in subprocesses
+]
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_clip(tmp_path_factory.mktemp("first") / "c.mp4", width=96, height=160, seconds=1, fps=5)
+def clip(make_clip: Callable[..., Path]) -> Path:
+    return make_clip(width=96, height=160, seconds=1, fps=5)
 
 
 def scan(clip: Path, cache: Path, tty: bool) -> str:
@@ -32,28 +34,7 @@ def scan(clip: Path, cache: Path, tty: bool) -> str:
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stdout + p.stderr
         return p.stderr
-    master, slave = os.openpty()
-    chunks: list[bytes] = []
-
-    def read() -> None:
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: every writer closed the terminal
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=slave, text=True, timeout=600)
-    finally:
-        os.close(slave)
-    reader.join(30)
-    os.close(master)
-    err = b"".join(chunks).decode(errors="replace")
+    p, err = run_on_terminal(cmd, timeout=600, env=env)
     assert p.returncode == 0, p.stdout + err
     return err
 

@@ -3,6 +3,7 @@ its timestamp, the same whatever the sampling mode, on a clip with B-frames."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -13,7 +14,6 @@ from framescan import Scanner
 from framescan.decode import FrameDecoder
 from framescan.probe import as_source, open_container, select_video_stream
 from framescan.sample import make_sampler
-from framescan.synth import write_clip
 
 MODES = {
     "all": dict(all_frames=True),
@@ -24,10 +24,9 @@ MODES = {
 
 
 @pytest.fixture(scope="module")
-def bframe_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bframe_clip(make_clip: Callable[..., Path]) -> Path:
     """4 s 360x640 at 15 fps, x264 ``medium`` (B-frames, scene-cut keyframes), flagged 1-3 s."""
-    path = tmp_path_factory.mktemp("frame_index") / "b.mp4"
-    return write_clip(path, width=360, height=640, seconds=4, fps=15, flagged=(1.0, 3.0), preset="medium")
+    return make_clip(width=360, height=640, seconds=4, fps=15, flagged=(1.0, 3.0), preset="medium")
 
 
 def _stream(path: Path) -> tuple[list[int], list[np.ndarray]]:
@@ -64,7 +63,9 @@ def test_decoded_frame_is_the_stream_frame_at_its_index(mode: str, bframe_clip: 
         c.close()
 
 
-def test_evidence_frame_index_and_pts_agree_across_sampling_modes(bframe_clip: Path) -> None:
+def test_evidence_frame_index_and_pts_agree_across_sampling_modes(
+    bframe_clip: Path, scanner_for: Callable[..., Scanner]
+) -> None:
     """Evidence of the same frame carries the same frame_index whatever the sampling; each item's
     frame_index, pts and time are those of the stream's frame at that index."""
     pts, _ = _stream(bframe_clip)
@@ -72,7 +73,7 @@ def test_evidence_frame_index_and_pts_agree_across_sampling_modes(bframe_clip: P
         tb = float(c.streams.video[0].time_base)
     index_of: dict[int, set[int]] = {}
     for mode, opts in MODES.items():
-        d = Scanner(threads=2, banks=False, **opts).scan(bframe_clip).to_dict()
+        d = scanner_for(threads=2, banks=False, **opts).scan(bframe_clip).to_dict()
         items = d["evidence"]
         if mode != "keyframes":  # keyframes may all fall outside the flagged shot
             assert items, mode

@@ -14,6 +14,7 @@ import contextlib
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Mutated inputs per run, and the RNG seed they come from.
 INPUTS = 200
 RNG_SEED = 20240611
-#: Wall-clock budget of the run (measured: about 10 s on 2 shared cores).
-BUDGET_SECONDS = 60.0
 
 
 _load_harness = load_harness
@@ -45,8 +44,8 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def fuzz_scanner() -> Scanner:
-    return Scanner(**harness.SCANNER_OPTIONS, limits=harness.fuzz_limits())
+def fuzz_scanner(scanner_for: Callable[..., Scanner]) -> Scanner:
+    return scanner_for(**harness.SCANNER_OPTIONS, limits=harness.fuzz_limits())
 
 
 def test_seeds_scan_cleanly(seeds: dict[str, bytes], fuzz_scanner: Scanner) -> None:
@@ -92,7 +91,6 @@ def test_mutated_inputs_raise_only_framescan_errors(
     # the mutants reach past the container parser: real results and several error kinds
     assert outcomes["OK"] + outcomes["PARTIAL"] >= INPUTS // 10, outcomes
     assert len(set(outcomes) - {"OK", "PARTIAL", "probe-ok"}) >= 3, outcomes
-    assert seconds < BUDGET_SECONDS
 
 
 def test_mutator_is_reproducible(seeds: dict[str, bytes]) -> None:

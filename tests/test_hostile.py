@@ -4,7 +4,6 @@ survives every case; the isolated path is what the CLI, archive scans and servic
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -65,19 +64,13 @@ def _ids() -> list[str]:
 CASE_NAMES = _ids()
 
 
+@pytest.mark.integration  # each case in a worker process
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_isolated(name: str, corpus: dict[str, Case], pool: WorkerPool) -> None:
     case = corpus[name]
     limits = DEFAULT_LIMITS.updated(**(case.limits or {}))
-    t0 = time.monotonic()
-    report = pool.scan(case.path, limits=limits, timeout=CASE_SECONDS)
-    assert time.monotonic() - t0 < CASE_SECONDS + 15
+    report = pool.scan(case.path, limits=limits, timeout=CASE_SECONDS)  # a hang is a TIMEOUT report
     check_report(case, report)
-
-
-@pytest.fixture(scope="module")
-def scanner() -> Scanner:
-    return Scanner(threads=2)
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)

@@ -163,12 +163,14 @@ def heavy(modules: set[str]) -> set[str]:
     return {m.split(".")[0] for m in modules} & HEAVY
 
 
+@pytest.mark.integration
 def test_the_check_sees_heavy_modules(tmp_path: Path) -> None:
     # a scan's modules are seen (else the checks below could not fail)
     assert heavy(run_python(tmp_path, "import framescan.pipeline")[1]) == HEAVY - {"onnxruntime"}
     assert heavy(run_python(tmp_path, "import framescan\nframescan.Scanner()")[1]) == HEAVY
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "code",
     [
@@ -185,6 +187,7 @@ def test_light_imports(tmp_path: Path, code: str) -> None:
     assert not heavy(run_python(tmp_path, code)[1])
 
 
+@pytest.mark.integration
 def test_loading_a_policy_file_is_light(tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
     path.write_text(json.dumps({"name": "strict", "categories": {"sexual": {"review": 0.3, "block": 0.5}}}))
@@ -192,12 +195,14 @@ def test_loading_a_policy_file_is_light(tmp_path: Path) -> None:
     assert not heavy(run_python(tmp_path, code)[1])
 
 
+@pytest.mark.integration
 def test_version_is_light(tmp_path: Path) -> None:
     out, modules = run_cli(tmp_path, "--version")
     assert out.strip() == f"framescan {framescan.__version__}"
     assert not heavy(modules)
 
 
+@pytest.mark.integration
 def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
     out, modules = run_cli(tmp_path, "probe", "--help")
     assert out.startswith("usage: framescan probe")
@@ -205,6 +210,7 @@ def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
     assert not heavy(modules)
 
 
+@pytest.mark.integration
 def test_help_lists_every_command(tmp_path: Path) -> None:
     from framescan.cli.main import COMMANDS
 
@@ -230,6 +236,7 @@ def test_public_names_are_there() -> None:
         framescan.no_such_name  # noqa: B018
 
 
+@pytest.mark.integration
 def test_probe_stays_the_function_when_its_module_is_imported() -> None:
     # ``framescan.probe`` is both a function and a module: importing the module must not
     # replace the function on the package

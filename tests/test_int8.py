@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -36,14 +37,14 @@ def build_int8() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def fp32_scanner() -> Scanner:
+def fp32_scanner(scanner_for: Callable[..., Scanner]) -> Scanner:
     """The float32 model on the same (square) canvas as the int8 model: its reference."""
-    return Scanner(models=[str(FP32)], threads=2)
+    return scanner_for(str(FP32), threads=2)
 
 
 @pytest.fixture(scope="module")
-def int8_scanner() -> Scanner:
-    return Scanner(models=[str(INT8)], threads=2)
+def int8_scanner(scanner_for: Callable[..., Scanner]) -> Scanner:
+    return scanner_for(str(INT8), threads=2)
 
 
 def test_int8_manifest_loads_and_verifies() -> None:

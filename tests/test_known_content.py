@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +17,6 @@ import pytest
 
 from framescan import Scanner
 from framescan.banks import BankStore
-from framescan.synth import write_clip
 from framescan.vpdq import hash_video
 
 DATA = Path(__file__).parent / "data" / "vpdq"
@@ -54,7 +54,8 @@ def readme_commands(section: str) -> list[list[str]]:
 
 
 def reencode_cut(src: Path, dst: Path, cut: float, width: int, height: int, bit_rate: int) -> Path:
-    """Drop the first ``cut`` seconds, rescale and re-encode at another bitrate."""
+    """Drop the first ``cut`` seconds, rescale and re-encode at another bitrate (a re-upload of
+    ``src``'s own frames, which ``write_clip`` cannot make)."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         s = out.add_stream("libx264", rate=30)
         s.width, s.height, s.pix_fmt = width, height, "yuv420p"
@@ -101,15 +102,16 @@ def test_reencoded_cut_copy_matches_and_blocks(bank_db: Path, tmp_path: Path) ->
     assert any("known content" in r for r in d["reasons"])
 
 
-def test_unrelated_clip_does_not_match(bank_db: Path, tmp_path: Path) -> None:
-    clip = write_clip(tmp_path / "other.mp4", width=360, height=640, seconds=3, fps=15)
+def test_unrelated_clip_does_not_match(bank_db: Path, make_clip: Callable[..., Path]) -> None:
+    clip = make_clip(width=360, height=640, seconds=3, fps=15)
     d = Scanner(threads=2, banks=bank_db).scan(clip).to_dict()
     assert d["known_content"]["matches"] == [] and d["decision"] == "allow"
 
 
-def test_banks_off_and_absent(tmp_path: Path, short_flagged: Path) -> None:
-    assert Scanner(threads=2, banks=False).scan(short_flagged).to_dict()["known_content"] is None
-    assert Scanner(threads=2).scan(short_flagged).to_dict()["known_content"] is None  # no database yet
+def test_banks_off_and_absent(short_flagged: Path, scanner_for: Callable[..., Scanner]) -> None:
+    assert scanner_for(threads=2, banks=False).scan(short_flagged).to_dict()["known_content"] is None
+    # a new Scanner: it opens the default database (there is none yet) when it is made
+    assert Scanner(threads=2).scan(short_flagged).to_dict()["known_content"] is None
 
 
 def test_cli_bank_add_then_scan(tmp_path: Path) -> None:
@@ -123,6 +125,7 @@ def test_cli_bank_add_then_scan(tmp_path: Path) -> None:
     assert p.returncode == 20, p.stderr
 
 
+@pytest.mark.integration
 def test_readme_known_content_example_blocks_the_clip(flagged_clip: Path, tmp_path: Path) -> None:
     """The README's known-content commands, run verbatim in the Quick start clip's folder."""
     # flagged_clip is what the Quick start's sample command writes (same defaults)
@@ -145,9 +148,9 @@ def test_readme_known_content_example_blocks_the_clip(flagged_clip: Path, tmp_pa
 
 
 @pytest.fixture(scope="module")
-def moving_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def moving_clip(make_clip: Callable[..., Path]) -> Path:
     """6 s of photographs on a moving background: frames 0.5 s apart are 48+ bits apart."""
-    return write_clip(tmp_path_factory.mktemp("clips") / "moving.mp4", width=360, height=640, seconds=6, fps=10)
+    return make_clip(width=360, height=640, seconds=6, fps=10)
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +196,7 @@ def test_a_bank_decision_says_bank_item_share_and_times(moving_clip: Path, spars
     )
 
 
+@pytest.mark.integration
 def test_a_mistyped_banks_path_is_a_configuration_error(short_flagged: Path, tmp_path: Path) -> None:
     p = framescan_cli("scan", str(short_flagged), "--banks", "nob.sqlite", cwd=tmp_path)
     assert p.returncode == 4

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -90,8 +91,10 @@ def _playlists(tmp: Path, target: Path, port: int) -> list[Path]:
     return out
 
 
-def test_in_process_scan_opens_nothing_else(tmp_path: Path, target: Path, listener: socket.socket) -> None:
-    scanner = Scanner(threads=1, banks=False)
+def test_in_process_scan_opens_nothing_else(
+    tmp_path: Path, target: Path, listener: socket.socket, scanner_for: Callable[..., Scanner]
+) -> None:
+    scanner = scanner_for(threads=1, banks=False)
     watch = OpenWatch(target)
     try:
         for p in _playlists(tmp_path, target, listener.getsockname()[1]):
@@ -104,6 +107,7 @@ def test_in_process_scan_opens_nothing_else(tmp_path: Path, target: Path, listen
         watch.close()
 
 
+@pytest.mark.integration  # the scan runs in a worker process
 def test_isolated_scan_opens_nothing_else(tmp_path: Path, target: Path, listener: socket.socket) -> None:
     with WorkerPool(1, WorkerConfig(scan=ScanConfig(threads=1, banks=False))) as pool:
         watch = OpenWatch(target)

@@ -4,6 +4,7 @@ and YUV -> upright RGB. OCR costs ~0.15-0.3 s a frame: only a handful of frames 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -16,7 +17,7 @@ from framescan.frames import ColorInfo, YuvFrame
 from framescan.lexicon import Lexicon
 from framescan.ocr import OCR_DET_FILE, OCR_MODEL, OCR_REC_FILE, OcrReader, TextGate, evidence, find_terms, frame_to_rgb
 from framescan.preprocess import yuv_to_rgb_reference
-from framescan.synth import draw_caption, write_caption_clip
+from framescan.synth import draw_caption
 
 FPS = 10
 CAPTIONS = [
@@ -27,9 +28,9 @@ CAPTIONS = [
 
 
 @pytest.fixture(scope="module")
-def frames(tmp_path_factory: pytest.TempPathFactory) -> list[YuvFrame]:
+def frames(make_clip: Callable[..., Path]) -> list[YuvFrame]:
     """Every frame of a 4.5 s 720x1280 caption clip (no caption before 1 s and after 4 s)."""
-    path = write_caption_clip(tmp_path_factory.mktemp("ocr") / "captions.mp4", CAPTIONS, seconds=4.5, fps=FPS)
+    path = make_clip(captions=CAPTIONS, seconds=4.5, fps=FPS)
     out = []
     with av.open(str(path)) as c:
         for i, f in enumerate(c.decode(video=0)):

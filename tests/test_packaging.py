@@ -9,7 +9,10 @@ import importlib.metadata
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.integration
 def test_pip_check_passes() -> None:
     p = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr

@@ -4,6 +4,7 @@ same frame in BGR. (Agreement over many more frames: tests/test_trim.py.)"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -15,7 +16,7 @@ from framescan.decode import to_yuv_frame
 from framescan.models import DEFAULT_MODEL
 from framescan.pipeline import Scanner
 from framescan.preprocess import preprocess_into
-from framescan.synth import Shot, write_clip
+from framescan.synth import Shot
 
 # (image, frame size): each photograph fills most of the frame for the whole clip.
 CASES = [("astronaut", 640, 480), ("camera", 512, 512), ("colorwheel", 720, 1280), ("colorwheel", 1294, 964)]
@@ -28,8 +29,8 @@ def detector():
 
 
 @pytest.fixture(scope="module", params=[DEFAULT_MODEL, "nudenet-320n"])
-def model(request):
-    return Scanner([request.param], threads=2).models[0]
+def model(request, scanner_for: Callable[..., Scanner]):
+    return scanner_for(request.param, threads=2).models[0]
 
 
 def _frames(path: Path, n: int = 3):
@@ -41,8 +42,8 @@ def _frames(path: Path, n: int = 3):
 
 
 @pytest.mark.parametrize("image,w,h", CASES)
-def test_detections_match_nudenet(image: str, w: int, h: int, tmp_path: Path, detector, model) -> None:
-    clip = write_clip(tmp_path / f"{image}.mp4", width=w, height=h, seconds=0.5, fps=10, shots=[Shot(0, 1, image, 1.0)])
+def test_detections_match_nudenet(image: str, w: int, h: int, make_clip: Callable[..., Path], detector, model) -> None:
+    clip = make_clip(width=w, height=h, seconds=0.5, fps=10, shots=[Shot(0, 1, image, 1.0)])
     spec = model.manifest.input
     checked = 0
     for i, frame in enumerate(_frames(clip)):

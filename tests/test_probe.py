@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -10,11 +11,10 @@ import pytest
 
 from framescan import probe
 from framescan.errors import EmptyInput, FileNotFound, NoVideoStream, UnsupportedFormat
-from framescan.synth import write_clip
 
 
-def test_clipinfo_fields(tmp_path: Path) -> None:
-    clip = write_clip(tmp_path / "c.mp4", width=320, height=240, seconds=2, fps=25, rotation=90)
+def test_clipinfo_fields(make_clip: Callable[..., Path]) -> None:
+    clip = make_clip(width=320, height=240, seconds=2, fps=25, rotation=90)
     info = probe(clip)
     assert (info.container.split(",")[0], info.codec, info.pixel_format) == ("mov", "h264", "yuv420p")
     assert (info.width, info.height, info.rotation, info.display_size) == (240, 320, 90, (320, 240))
@@ -24,7 +24,7 @@ def test_clipinfo_fields(tmp_path: Path) -> None:
 
 
 def test_audio_presence(tmp_path: Path) -> None:
-    path = tmp_path / "av.mkv"
+    path = tmp_path / "av.mkv"  # encoded here: write_clip writes no audio stream
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=10)
         v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
@@ -42,6 +42,7 @@ def test_audio_presence(tmp_path: Path) -> None:
 
 
 def _audio_only(path: Path) -> Path:
+    """A file with an audio stream and no video (write_clip always writes video)."""
     with av.open(str(path), "w") as out:
         a = out.add_stream("aac", rate=16000)
         for i in range(5):
@@ -87,9 +88,9 @@ def test_directory_is_not_a_clip(tmp_path: Path) -> None:
         probe(tmp_path)
 
 
-def test_playlist_is_refused(tmp_path: Path) -> None:
+def test_playlist_is_refused(tmp_path: Path, make_clip: Callable[..., Path]) -> None:
     """An HLS playlist named .mp4 is never followed (demuxer allow-list)."""
-    real = write_clip(tmp_path / "real.mp4", width=64, height=64, seconds=0.5, fps=10)
+    real = make_clip(width=64, height=64, seconds=0.5, fps=10)
     playlist = tmp_path / "evil.mp4"
     playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nfile://{real}\n#EXT-X-ENDLIST\n")
     with pytest.raises(UnsupportedFormat):

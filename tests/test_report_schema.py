@@ -61,6 +61,7 @@ def test_a_real_report_matches_and_broken_copies_do_not(flagged_report: dict):
         assert why  # each case names what it breaks
 
 
+@pytest.mark.integration
 def test_an_error_report_from_the_cli_matches(tmp_path: Path):
     out = subprocess.run(
         [sys.executable, "-m", "framescan", "scan", str(tmp_path / "missing.mp4"), "--json", "-", "-q"],

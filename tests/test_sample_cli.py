@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "framescan", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "seconds,flagged,says",
     [
@@ -47,11 +49,27 @@ def test_write_clip_refuses_a_flagged_range_outside_the_clip(tmp_path: Path) -> 
     assert not (tmp_path / "x.mp4").exists()
 
 
+def test_write_clip_passes_encoder_options_to_the_encoder(make_clip: Callable[..., Path]) -> None:
+    """``encoder_options`` reach x264 on top of the preset: ``bf`` gives B-frames with ``ultrafast``
+    (which has none of its own)."""
+    import av
+    from av.video.frame import PictureType
+
+    def b_frames(clip: Path) -> int:
+        with av.open(str(clip)) as c:
+            return sum(f.pict_type == PictureType.B for f in c.decode(video=0))
+
+    tiny = dict(width=64, height=64, seconds=1, fps=10)
+    assert b_frames(make_clip(**tiny)) == 0
+    assert b_frames(make_clip(**tiny, encoder_options={"bf": "2"})) > 0
+
+
 def _subparser(name: str) -> argparse.ArgumentParser:
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return sub.parser_for(name)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", ["sample", "bench"])
 def test_help_is_plain_and_names_every_default(command: str) -> None:
     p = run(command, "--help")

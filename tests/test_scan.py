@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -19,7 +20,7 @@ from framescan.preprocess import preprocess_into
 from framescan.probe import as_source, open_container, select_video_stream
 from framescan.report import segment_evidence
 from framescan.sample import make_sampler
-from framescan.synth import Shot, write_clip
+from framescan.synth import Shot
 
 
 def _overlaps(seg: dict, start: float, end: float) -> bool:
@@ -84,9 +85,11 @@ def _count_decoded(path: Path) -> tuple[int, float]:
     return len(frames), end - start
 
 
-def test_coverage_equals_what_was_decoded(short_flagged: Path, scanner: Scanner) -> None:
+def test_coverage_equals_what_was_decoded(
+    short_flagged: Path, scanner: Scanner, scanner_for: Callable[..., Scanner]
+) -> None:
     n, seconds = _count_decoded(short_flagged)
-    every = Scanner(all_frames=True, banks=False).scan(short_flagged).to_dict()["coverage"]
+    every = scanner_for(all_frames=True, banks=False).scan(short_flagged).to_dict()["coverage"]
     assert every["decoded_frames"] == every["sampled_frames"] == n == every["claimed_frames"]
     assert every["decoded_seconds"] == pytest.approx(seconds, abs=1e-3)
     assert every["skipped_packets"] == 0
@@ -114,11 +117,11 @@ FORMATS = [
 
 
 @pytest.mark.parametrize("name,kw", FORMATS, ids=[f[0] for f in FORMATS])
-def test_formats_scan_and_find_the_flagged_image(name: str, kw: dict, tmp_path: Path, scanner: Scanner) -> None:
+def test_formats_scan_and_find_the_flagged_image(
+    name: str, kw: dict, make_clip: Callable[..., Path], scanner: Scanner
+) -> None:
     suffix = ".webm" if "webm" in name else ".avi" if "avi" in name else ".mp4"
-    clip = write_clip(
-        tmp_path / f"{name}{suffix}", seconds=2, fps=10, gop=10, shots=[Shot(0, 2, "colorwheel", 0.9)], **kw
-    )
+    clip = make_clip(suffix, seconds=2, fps=10, gop=10, shots=[Shot(0, 2, "colorwheel", 0.9)], **kw)
     d = scanner.scan(clip).to_dict()
     assert d["status"] == "complete", d["warnings"]
     # --fps decodes only what the 4 samples need: non-reference frames before a sample and the
@@ -150,13 +153,15 @@ def _model_inputs(path: Path, scanner: Scanner) -> tuple[np.ndarray, list]:
 @pytest.mark.parametrize(
     "rotation,hflip", [(90, False), (-90, False), (180, False), (0, True), (90, True), (180, True), (-90, True)]
 )
-def test_rotated_clip_reaches_the_model_upright(rotation: int, hflip: bool, tmp_path: Path, scanner: Scanner) -> None:
+def test_rotated_clip_reaches_the_model_upright(
+    rotation: int, hflip: bool, make_clip: Callable[..., Path], scanner: Scanner
+) -> None:
     """A clip stored rotated and/or mirrored with a display matrix gives the model the same
     upright input (and the same face detection) as the clip stored upright (a mirror that is
     ignored would let an uploader show the model an inverted picture)."""
     kw = dict(width=480, height=640, seconds=1, fps=10, shots=[Shot(0, 1, "astronaut", 0.9)])
-    upright, up_dets = _model_inputs(write_clip(tmp_path / "up.mp4", **kw), scanner)
-    rotated, rot_dets = _model_inputs(write_clip(tmp_path / "rot.mp4", rotation=rotation, hflip=hflip, **kw), scanner)
+    upright, up_dets = _model_inputs(make_clip(**kw), scanner)
+    rotated, rot_dets = _model_inputs(make_clip(rotation=rotation, hflip=hflip, **kw), scanner)
     assert upright.shape == rotated.shape
     # same picture up to compression noise; a wrong orientation correlates far worse
     corr = np.corrcoef(upright.ravel(), rotated.ravel())[0, 1]
@@ -170,12 +175,12 @@ def test_rotated_clip_reaches_the_model_upright(rotation: int, hflip: bool, tmp_
         assert np.abs(faces_a[0] - faces_b[0]).max() < 12, (faces_a[0], faces_b[0])
 
 
-def test_vfr_fps_sampling_uses_timestamps(tmp_path: Path) -> None:
+def test_vfr_fps_sampling_uses_timestamps(make_clip: Callable[..., Path]) -> None:
     """On a variable-frame-rate clip, --fps keeps the first frame at/after each k/fps instant."""
     rng = np.random.default_rng(5)
     times = np.cumsum(rng.choice([1 / 60, 1 / 30, 1 / 10, 0.25], size=60))
     times = np.round(times - times[0], 4)
-    clip = write_clip(tmp_path / "vfr.mp4", width=160, height=120, timestamps=list(times), seconds=0)
+    clip = make_clip(width=160, height=120, timestamps=list(times), seconds=0)
     src = as_source(clip)
     c = open_container(src)
     try:
@@ -190,7 +195,7 @@ def test_vfr_fps_sampling_uses_timestamps(tmp_path: Path) -> None:
     assert np.allclose(kept, expected, atol=1e-3), (kept, expected)
 
 
-def test_sampling_modes_count_frames(short_flagged: Path) -> None:
+def test_sampling_modes_count_frames(short_flagged: Path, scanner_for: Callable[..., Scanner]) -> None:
     """--every, --all and --keyframes score the frames they say (clip: 4 s, 15 fps, GOP 60)."""
     with av.open(str(short_flagged)) as c:
         keyframes = sum(1 for p in c.demux(video=0) if p.is_keyframe and p.size)
@@ -201,7 +206,7 @@ def test_sampling_modes_count_frames(short_flagged: Path) -> None:
         # no B-frames, one group: decoded up to the last sample (3.0 s = frame 45), the rest skipped
         (dict(fps=1), 4, 46),
     ]:
-        d = Scanner(threads=2, **opts).scan(short_flagged).to_dict()
+        d = scanner_for(threads=2, **opts).scan(short_flagged).to_dict()
         cov = d["coverage"]
         assert (cov["scored_frames"], cov["decoded_frames"]) == (scored, decoded), opts
         assert d["status"] == "complete", (opts, d["warnings"])
@@ -218,31 +223,33 @@ KEYFRAME_CODECS = [
 
 @pytest.mark.parametrize("name,kw,suffix", KEYFRAME_CODECS, ids=[c[0] for c in KEYFRAME_CODECS])
 def test_keyframes_mode_scores_keyframes_only_and_reads_the_whole_clip(
-    name: str, kw: dict, suffix: str, tmp_path: Path
+    name: str, kw: dict, suffix: str, make_clip: Callable[..., Path], scanner_for: Callable[..., Scanner]
 ) -> None:
     """--keyframes scores exactly the stream's keyframes (MJPEG: every frame) and, having read
     every packet, reports a complete clean clip as complete and allow."""
-    clip = write_clip(tmp_path / f"k{suffix}", width=160, height=120, seconds=3, fps=10, gop=10, **kw)
+    clip = make_clip(suffix, width=160, height=120, seconds=3, fps=10, gop=10, **kw)
     with av.open(str(clip)) as c:
         flags = [p.is_keyframe for p in c.demux(video=0) if p.size]
     keyframes = sum(flags)
     assert (keyframes == 30) if name == "mjpeg" else (2 <= keyframes < 30), flags
-    d = Scanner(threads=2, keyframes=True, banks=False).scan(clip).to_dict()
+    d = scanner_for(threads=2, keyframes=True, banks=False).scan(clip).to_dict()
     cov = d["coverage"]
     assert cov["sampled_frames"] == cov["scored_frames"] == cov["decoded_frames"] == keyframes, cov
     assert (d["status"], d["decision"]) == ("complete", "allow"), (d["warnings"], d["reasons"])
 
 
-def test_keyframes_mode_on_a_clean_15_s_clip_is_complete_and_allowed(clean_clip: Path) -> None:
-    d = Scanner(threads=2, keyframes=True, banks=False).scan(clean_clip).to_dict()
+def test_keyframes_mode_on_a_clean_15_s_clip_is_complete_and_allowed(
+    clean_clip: Path, scanner_for: Callable[..., Scanner]
+) -> None:
+    d = scanner_for(threads=2, keyframes=True, banks=False).scan(clean_clip).to_dict()
     assert (d["status"], d["decision"]) == ("complete", "allow"), (d["warnings"], d["reasons"])
     assert d["coverage"]["decoded_seconds"] == pytest.approx(15.0, abs=0.1)
 
 
-def test_early_exit_stops_at_block(tmp_path: Path) -> None:
-    clip = write_clip(tmp_path / "early.mp4", width=360, height=640, seconds=8, fps=10, flagged=(0.5, 8))
-    full = Scanner(threads=2, batch_size=2).scan(clip).to_dict()
-    early = Scanner(threads=2, batch_size=2, early_exit=True).scan(clip).to_dict()
+def test_early_exit_stops_at_block(make_clip: Callable[..., Path], scanner_for: Callable[..., Scanner]) -> None:
+    clip = make_clip(width=360, height=640, seconds=8, fps=10, flagged=(0.5, 8))
+    full = scanner_for(threads=2, batch_size=2).scan(clip).to_dict()
+    early = scanner_for(threads=2, batch_size=2, early_exit=True).scan(clip).to_dict()
     assert full["decision"] == early["decision"] == "block"
     cov = early["coverage"]
     assert cov["stopped_early"] and cov["stopped_at"] < 4.0
@@ -250,12 +257,13 @@ def test_early_exit_stops_at_block(tmp_path: Path) -> None:
     assert early["status"] == "complete"
 
 
+@pytest.mark.integration
 def test_cli_coverage_line_says_what_was_read_and_never_complete_beside_stopped_early(
-    short_flagged: Path, tmp_path: Path
+    short_flagged: Path, tmp_path: Path, make_clip: Callable[..., Path]
 ) -> None:
     """The verdict's coverage line: packets read against the claimed frames, how many were
     decoded, and, after an early exit, where it stopped instead of "complete"."""
-    clean = write_clip(tmp_path / "clean.mp4", width=160, height=120, seconds=2, fps=10)
+    clean = make_clip(width=160, height=120, seconds=2, fps=10)
     out = tmp_path / "reports.json"
     p = subprocess.run(
         [sys.executable, "-m", "framescan", "scan", str(short_flagged), str(clean), "--early-exit", "--json", str(out)],
@@ -282,9 +290,11 @@ def test_cli_coverage_line_says_what_was_read_and_never_complete_beside_stopped_
     )
 
 
-def test_truncated_clip_is_partial_and_never_allow(tmp_path: Path, scanner: Scanner) -> None:
+def test_truncated_clip_is_partial_and_never_allow(
+    tmp_path: Path, make_clip: Callable[..., Path], scanner: Scanner
+) -> None:
     """An MKV cut at half its size: the header claims 4 s, about 2 s decode."""
-    clip = write_clip(tmp_path / "full.mkv", width=320, height=240, seconds=4, fps=10)
+    clip = make_clip(".mkv", width=320, height=240, seconds=4, fps=10)
     data = clip.read_bytes()
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) // 2])
@@ -307,23 +317,9 @@ class _NoSkipFps:
         return s
 
 
-def test_fps_sampling_skips_unneeded_b_frames_without_changing_the_samples(tmp_path: Path) -> None:
+def test_fps_sampling_skips_unneeded_b_frames_without_changing_the_samples(make_clip: Callable[..., Path]) -> None:
     """On a stream with B-frames, --fps decodes fewer frames and keeps exactly the same ones."""
-    from framescan.synth import default_shots, render_frame
-
-    path = tmp_path / "bframes.mp4"
-    cache: dict = {}
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
-        s.options = {"preset": "veryfast", "bframes": "3"}
-        for i in range(90):
-            f = av.VideoFrame.from_ndarray(
-                render_frame(320, 240, i / 30, default_shots(3, None), cache), format="rgb24"
-            )
-            f.pts = i
-            out.mux(s.encode(f))
-        out.mux(s.encode(None))
+    path = make_clip(width=320, height=240, seconds=3, preset="veryfast", encoder_options={"bf": "3"})
 
     def kept(sampler) -> tuple[list[float], int]:
         src = as_source(path)
@@ -345,10 +341,12 @@ def test_fps_sampling_skips_unneeded_b_frames_without_changing_the_samples(tmp_p
     [({}, 4, False), ({"every": 3}, 4, False), ({"every": 2}, 8, True), ({"all_frames": True}, 8, True),
      ({"early_exit": True}, 2, False)],
 )  # fmt: skip
-def test_default_batch_size_and_spinning_follow_the_sampling(options: dict, batch: int, spins: bool) -> None:
+def test_default_batch_size_and_spinning_follow_the_sampling(
+    options: dict, batch: int, spins: bool, scanner_for: Callable[..., Scanner]
+) -> None:
     """Dense scoring (every frame or every 2nd) is inference-bound: batches of 8, ORT threads
     may spin. Sampled frames: batches of 4 so the model starts sooner, no spinning. Early
     exit: batches of 2 (the decision is checked per batch). An explicit size wins."""
-    s = Scanner(threads=2, banks=False, **options)
+    s = scanner_for(threads=2, banks=False, **options)
     assert (s.batch_size, s.spinning) == (batch, spins)
-    assert Scanner(threads=2, banks=False, batch_size=3, **options).batch_size == 3
+    assert scanner_for(threads=2, banks=False, batch_size=3, **options).batch_size == 3

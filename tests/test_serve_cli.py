@@ -15,6 +15,8 @@ import pytest
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
+pytestmark = pytest.mark.integration  # runs framescan serve in a subprocess
+
 #: Seconds the server may take to verify its models and start one worker on a loaded machine.
 START_TIMEOUT = 300
 

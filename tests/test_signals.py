@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,8 @@ from framescan.score import FrameScore, LabelMap
 
 
 @pytest.fixture(scope="module")
-def all_signals() -> Scanner:
-    return Scanner(models=list(ALL_SIGNAL_MODELS), banks=False)
+def all_signals(scanner_for: Callable[..., Scanner]) -> Scanner:
+    return scanner_for(*ALL_SIGNAL_MODELS, banks=False)
 
 
 def test_all_signals_report_which_model_fed_which_category(all_signals: Scanner, short_flagged: Path) -> None:
@@ -35,11 +36,10 @@ def test_all_signals_report_which_model_fed_which_category(all_signals: Scanner,
     assert [m["name"] for m in d["models"]] == list(ALL_SIGNAL_MODELS)
 
 
-def test_people_are_counted_as_context_not_scored(all_signals: Scanner, tmp_path: Path) -> None:
-    from framescan.synth import Shot, write_clip
+def test_people_are_counted_as_context_not_scored(all_signals: Scanner, make_clip: Callable[..., Path]) -> None:
+    from framescan.synth import Shot
 
-    clip = write_clip(tmp_path / "astronaut.mp4", width=360, height=640, seconds=2, fps=10,
-                      shots=[Shot(0, 2, "astronaut", 0.9)])  # fmt: skip
+    clip = make_clip(width=360, height=640, seconds=2, fps=10, shots=[Shot(0, 2, "astronaut", 0.9)])
     d = all_signals.scan(clip).to_dict()
     people = d["context"]["nanodet-coco:person"]
     # 4 sampled frames (2 s at 2 fps); NanoDet's schedule runs it on every 3rd: frames 0 and 3
@@ -79,6 +79,7 @@ def test_sexy_alone_stays_below_review() -> None:
     assert [e.label for e in frame.evidence] == ["Porn"]  # near-zero classes are not kept as evidence
 
 
+@pytest.mark.integration
 def test_cli_all_signals(short_flagged: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "framescan", "scan", "--all-signals", "--no-isolate", "--no-banks", "--json", "-",

@@ -41,6 +41,7 @@ import psutil
 import pytest
 from corpus.hostile import GENERATORS, Case
 from fuzz_harness import load_harness
+from waiting import wait_until
 
 from framescan.config import ScanConfig
 from framescan.errors import FramescanError
@@ -49,6 +50,8 @@ from framescan.limits import DEFAULT_LIMITS, Limits
 from framescan.pipeline import Scanner
 from framescan.report import Report
 from framescan.synth import write_clip
+
+pytestmark = pytest.mark.integration  # soaks: hundreds of clips through worker processes
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 50
@@ -258,6 +261,16 @@ def _record_processes(pool: WorkerPool, seen: dict[int, float]) -> None:
             continue
 
 
+def _summary_and_errors(summary: str, check: Checker) -> None:
+    """Print a soak's one-line summary (with the outcome counts); fail on any wrong report."""
+    print(f"\n{summary}; outcomes {dict(check.outcomes.most_common())}")
+    assert not check.errors, "\n".join(check.errors)
+
+
+def _assert_rss_kept(whose: str, before: int, after: int) -> None:
+    assert after <= before + RSS_TOLERANCE_MB * MB, f"{whose} RSS grew {_mb(before)} -> {_mb(after)} MB"
+
+
 def run_pool_soak(soak_set: SoakSet, n: int, malloc: str) -> None:
     assert n > WARMUP
     since = time.time()
@@ -290,22 +303,19 @@ def run_pool_soak(soak_set: SoakSet, n: int, malloc: str) -> None:
     seconds = time.monotonic() - t0
     assert restarts == 0, f"the worker was replaced {restarts} time(s): {check.errors}"
     (p0, w0, pfd0, wfd0, wt0, pt0), (p1, w1, pfd1, wfd1, wt1, pt1) = marks["start"], marks["end"]
-    print(
-        f"\npool soak ({malloc}): {n} clips in {seconds:.1f} s through worker {worker}; RSS after {WARMUP}-clip warm-up -> end "
-        f"(max): parent {_mb(p0)} -> {_mb(p1)} MB ({_mb(peak['parent'])}), worker {_mb(w0)} -> {_mb(w1)} MB "
+    _summary_and_errors(
+        f"pool soak ({malloc}): {n} clips in {seconds:.1f} s through worker {worker}; RSS after {WARMUP}-clip warm-up "
+        f"-> end (max): parent {_mb(p0)} -> {_mb(p1)} MB ({_mb(peak['parent'])}), worker {_mb(w0)} -> {_mb(w1)} MB "
         f"({_mb(peak['worker'])}); fds parent {pfd0} -> {pfd1}, worker {wfd0} -> {wfd1}; worker threads "
-        f"{wt0} -> {wt1}; outcomes {dict(check.outcomes.most_common())}"
+        f"{wt0} -> {wt1}",
+        check,
     )
-    assert not check.errors, "\n".join(check.errors)
-    assert p1 <= p0 + RSS_TOLERANCE_MB * MB, f"parent RSS grew {_mb(p0)} -> {_mb(p1)} MB"
-    assert w1 <= w0 + RSS_TOLERANCE_MB * MB, f"worker RSS grew {_mb(w0)} -> {_mb(w1)} MB"
+    _assert_rss_kept("parent", p0, p1)
+    _assert_rss_kept("worker", w0, w1)
     assert pfd1 <= pfd0 + FD_TOLERANCE and wfd1 <= wfd0 + FD_TOLERANCE, (pfd0, pfd1, wfd0, wfd1)
     assert wt1 <= wt0 + THREAD_TOLERANCE and pt1 <= pt0, (wt0, wt1, pt0, pt1)
     # closed: every worker (and anything it started) is gone and reaped
-    deadline = time.monotonic() + 5
-    while (left := _leftovers(seen, since)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left, left
+    wait_until(lambda: not _leftovers(seen, since), 5, "every process of the closed pool to be reaped")
     assert not any(psutil.pid_exists(pid) and _same_process(pid, t) for pid, t in seen.items())
 
 
@@ -353,14 +363,13 @@ def test_in_process_soak(soak_set: SoakSet, pinned_malloc: str) -> None:
             peak = max(peak, _rss())
     marks["end"] = (_live_rss(), _fds(), threading.active_count())
     (r0, f0, t_0), (r1, f1, t_1) = marks["start"], marks["end"]
-    print(
-        f"\nin-process soak ({pinned_malloc}): {n} clips in {time.monotonic() - t0:.1f} s (pid {os.getpid()}); RSS after "
+    _summary_and_errors(
+        f"in-process soak ({pinned_malloc}): {n} clips in {time.monotonic() - t0:.1f} s (pid {os.getpid()}); RSS after "
         f"{WARMUP}-clip warm-up -> end (max): {_mb(r0)} -> {_mb(r1)} MB ({_mb(peak)}); fds {f0} -> {f1}; "
-        f"threads {t_0} -> {t_1}; outcomes {dict(check.outcomes.most_common())}; "
-        f"non-framescan exceptions {dict(unexpected)}"
+        f"threads {t_0} -> {t_1}; non-framescan exceptions {dict(unexpected)}",
+        check,
     )
-    assert not check.errors, "\n".join(check.errors)
-    assert r1 <= r0 + RSS_TOLERANCE_MB * MB, f"RSS grew {_mb(r0)} -> {_mb(r1)} MB"
+    _assert_rss_kept("the process's", r0, r1)
     assert f1 <= f0 + FD_TOLERANCE, (f0, f1)
     assert t_1 <= t_0, "decode threads were left running"
     assert not [t for t in threading.enumerate() if t.name == "framescan-decode"]

@@ -113,6 +113,7 @@ def test_a_newer_file_is_refused(tmp_path: Path) -> None:
     con.close()
 
 
+@pytest.mark.integration
 def test_newer_result_store_is_one_clear_line(tmp_path: Path) -> None:
     """``framescan export`` and ``framescan archive`` on a store from a newer framescan: exit 4
     (configuration), one line that says to upgrade, the store untouched."""

@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,14 +13,13 @@ pytest.importorskip("rapidocr")
 
 from framescan.pipeline import Scanner
 from framescan.report import segment_evidence
-from framescan.synth import write_caption_clip
 
 SIZE = (720, 1280)
 
 
 @pytest.fixture(scope="module")
-def text_scanner() -> Scanner:
-    return Scanner(ocr=True, banks=False)
+def text_scanner(scanner_for: Callable[..., Scanner]) -> Scanner:
+    return scanner_for(ocr=True, banks=False)
 
 
 @pytest.mark.parametrize(
@@ -27,9 +27,9 @@ def text_scanner() -> Scanner:
     [("dasar goblok kamu", "bullying"), ("join the caliphate soldiers", "extremism")],
 )
 def test_caption_with_a_lexicon_term_gives_a_segment_at_its_times(
-    caption: str, category: str, tmp_path: Path, text_scanner: Scanner
+    caption: str, category: str, make_clip: Callable[..., Path], text_scanner: Scanner
 ) -> None:
-    clip = write_caption_clip(tmp_path / "bad.mp4", [(3.0, 5.0, caption)], size=SIZE, seconds=7.0, fps=30)
+    clip = make_clip(captions=[(3.0, 5.0, caption)], size=SIZE, seconds=7.0, fps=30)
     d = text_scanner.scan(clip).to_dict()
     segs = [s for s in d["segments"] if s["category"] == category]
     assert segs, (d["segments"], d["categories"][category])
@@ -43,8 +43,10 @@ def test_caption_with_a_lexicon_term_gives_a_segment_at_its_times(
     assert 1 <= d["coverage"]["ocr_frames"] < d["coverage"]["sampled_frames"]
 
 
-def test_the_same_clip_with_a_harmless_caption_gives_nothing(tmp_path: Path, text_scanner: Scanner) -> None:
-    clip = write_caption_clip(tmp_path / "ok.mp4", [(3.0, 5.0, "selamat pagi semua")], size=SIZE, seconds=7.0, fps=30)
+def test_the_same_clip_with_a_harmless_caption_gives_nothing(
+    make_clip: Callable[..., Path], text_scanner: Scanner
+) -> None:
+    clip = make_clip(captions=[(3.0, 5.0, "selamat pagi semua")], size=SIZE, seconds=7.0, fps=30)
     d = text_scanner.scan(clip).to_dict()
     assert d["decision"] == "allow", d["segments"]
     for c in ("hate", "bullying", "extremism"):

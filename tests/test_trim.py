@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -39,13 +40,13 @@ def build_trim() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def full_scanner() -> Scanner:
-    return Scanner(models=[str(FULL)], threads=2, banks=False)
+def full_scanner(scanner_for: Callable[..., Scanner]) -> Scanner:
+    return scanner_for(str(FULL), threads=2, banks=False)
 
 
 @pytest.fixture(scope="module")
-def trim_scanner() -> Scanner:
-    return Scanner(models=[str(TRIM)], threads=2, banks=False)
+def trim_scanner(scanner_for: Callable[..., Scanner]) -> Scanner:
+    return scanner_for(str(TRIM), threads=2, banks=False)
 
 
 def test_trim_manifest_is_the_same_model_on_a_trimmed_canvas() -> None:
@@ -61,13 +62,17 @@ def test_trim_manifest_is_the_same_model_on_a_trimmed_canvas() -> None:
 
 @pytest.mark.parametrize("adaptive", [False, True], ids=["fps2", "adaptive"])
 def test_trim_scan_finds_the_sexual_segment_like_the_full_canvas(
-    flagged_clip: Path, full_scanner: Scanner, trim_scanner: Scanner, adaptive: bool
+    flagged_clip: Path,
+    full_scanner: Scanner,
+    trim_scanner: Scanner,
+    adaptive: bool,
+    scanner_for: Callable[..., Scanner],
 ) -> None:
     """At the default 2 fps, and with adaptive sampling (whose refinement pass scores frames
     outside the streaming batches)."""
     ref = full_scanner.scan(flagged_clip).to_dict()
     if adaptive:
-        trim_scanner = Scanner(models=[str(TRIM)], adaptive=True, threads=2, banks=False)
+        trim_scanner = scanner_for(str(TRIM), adaptive=True, threads=2, banks=False)
     got = trim_scanner.scan(flagged_clip).to_dict()
     if adaptive:
         assert got["coverage"]["refined_frames"] > 0
@@ -114,7 +119,7 @@ def test_default_canvas_is_as_close_to_nudenet_as_the_square_one(
     assert trimmed.score_drift_mean <= 0.02, trimmed.summary()
 
 
-def test_aspect_ratio_change_mid_stream_starts_a_new_batch(tmp_path: Path, trim_scanner: Scanner) -> None:
+def test_aspect_ratio_change_mid_stream_starts_a_new_batch(tmp_path: Path, scanner_for: Callable[..., Scanner]) -> None:
     """12 landscape frames then 12 portrait ones (a new SPS mid-stream): tensors 320x256 then
     256x320. Every frame is scored, none is lost between the two shapes."""
     a, b = tmp_path / "a.h264", tmp_path / "b.h264"
@@ -122,7 +127,7 @@ def test_aspect_ratio_change_mid_stream_starts_a_new_batch(tmp_path: Path, trim_
     media.encode_clip(b, width=240, height=320, frames=12, fmt="h264")
     clip = tmp_path / "turns.h264"
     clip.write_bytes(a.read_bytes() + b.read_bytes())
-    scanner = Scanner(models=[str(TRIM)], all_frames=True, batch_size=5, threads=2, banks=False)
+    scanner = scanner_for(str(TRIM), all_frames=True, batch_size=5, threads=2, banks=False)
     report = scanner.scan(clip).to_dict()
     assert report["status"] == "complete", report
     cov = report["coverage"]

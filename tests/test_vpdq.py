@@ -127,7 +127,8 @@ PIXEL_FORMAT_MAX_BITS = 16
 
 
 def _encode_photo_clip(path: Path, codec: str, pix_fmt: str, frames: int = 6) -> Path:
-    """A short 128x128 clip of a panning photograph in ``pix_fmt``."""
+    """A short 128x128 clip of a panning photograph in ``pix_fmt`` (the whole frame is the photograph,
+    rolled 8 px a frame: the bit tolerances below are for this content, not ``write_clip``'s)."""
     from fractions import Fraction
 
     import av

@@ -4,6 +4,11 @@ Everything here is deterministic: frames are a pure function of (width, height, 
 run single-threaded with fixed options, and Matroska/WebM are written with ``fflags=+bitexact``
 (otherwise the muxer writes random segment and track UIDs).
 
+This is its own encoder, not ``framescan.synth.write_clip``: the hostile corpus patches bytes at
+known offsets and its expected outcomes are pinned to exact files, so it needs bit-exact output
+(single-threaded, fixed options, bitexact muxing) and odd inputs (1x1 frames, raw elementary
+streams, given pts) that ``write_clip`` does not promise.
+
 The MP4 helpers work on ``bytes``/``bytearray`` and know only the handful of ISO-BMFF boxes the
 corpus patches; they are for building broken files, not for parsing untrusted ones.
 """
@@ -553,22 +558,19 @@ def rewrite_sps_size(sps_nal: bytes, width: int, height: int) -> bytes:
 
 def split_avcc(avcc_payload: bytes) -> tuple[bytes, list[bytes], list[bytes], bytes]:
     """Split an avcC payload into (6-byte prefix, SPS list, PPS list, trailing bytes)."""
-    pos = 5
-    nsps = avcc_payload[pos] & 0x1F
-    pos += 1
-    sps_list = []
-    for _ in range(nsps):
-        (n,) = struct.unpack_from(">H", avcc_payload, pos)
-        sps_list.append(avcc_payload[pos + 2 : pos + 2 + n])
-        pos += 2 + n
-    npps = avcc_payload[pos]
-    pos += 1
-    pps_list = []
-    for _ in range(npps):
-        (n,) = struct.unpack_from(">H", avcc_payload, pos)
-        pps_list.append(avcc_payload[pos + 2 : pos + 2 + n])
-        pos += 2 + n
+    sps_list, pos = _length_prefixed(avcc_payload, 6, avcc_payload[5] & 0x1F)
+    pps_list, pos = _length_prefixed(avcc_payload, pos + 1, avcc_payload[pos])
     return avcc_payload[:5], sps_list, pps_list, avcc_payload[pos:]
+
+
+def _length_prefixed(payload: bytes, pos: int, count: int) -> tuple[list[bytes], int]:
+    """``count`` units of a 16-bit length then the bytes, from ``pos``: (the units, the position after)."""
+    units = []
+    for _ in range(count):
+        (n,) = struct.unpack_from(">H", payload, pos)
+        units.append(payload[pos + 2 : pos + 2 + n])
+        pos += 2 + n
+    return units, pos
 
 
 def join_avcc(prefix: bytes, sps_list: Iterable[bytes], pps_list: Iterable[bytes], rest: bytes) -> bytes:
