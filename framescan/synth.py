@@ -11,10 +11,11 @@ converted to YUV with the matrix the stream is tagged with (BT.709 for HD, BT.60
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -194,22 +195,35 @@ def write_clip(
         stream.time_base = tb
         stream.codec_context.time_base = tb
         k = {0: 0, 90: -1, 180: 2, -90: 1, 270: 1}[rotation]
-        for i, t in enumerate(times):
-            rgb = render_frame(width, height, t, shots, cache)
-            if hflip:  # displayed = mirror(rotate(stored)): store rotate^-1(mirror(displayed))
-                rgb = rgb[:, ::-1]
-            if k:
-                rgb = np.rot90(rgb, k)
-            rgb = np.ascontiguousarray(rgb)
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame = frame.reformat(format=pix_fmt, dst_colorspace=space)
-            frame.pts = int(round(t / tb)) if timestamps is not None else i
-            frame.time_base = tb
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+
+        def frames() -> Iterator[tuple[int, np.ndarray]]:
+            for i, t in enumerate(times):
+                rgb = render_frame(width, height, t, shots, cache)
+                if hflip:  # displayed = mirror(rotate(stored)): store rotate^-1(mirror(displayed))
+                    rgb = rgb[:, ::-1]
+                yield (int(round(t / tb)) if timestamps is not None else i), np.rot90(rgb, k) if k else rgb
+
+        _encode_rgb(out, stream, frames(), pix_fmt, space, tb)
     return path
+
+
+def _encode_rgb(
+    out: Any, stream: Any, frames: Iterable[tuple[int, np.ndarray]], pix_fmt: str, space: str, time_base: Any = None
+) -> None:
+    """Encode RGB frames ``(pts, rgb)`` into ``stream`` (converted to ``pix_fmt`` with the
+    ``space`` matrix), mux the packets and flush the encoder."""
+    import av
+
+    for pts, rgb in frames:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame = frame.reformat(format=pix_fmt, dst_colorspace=space)
+        frame.pts = pts
+        if time_base is not None:
+            frame.time_base = time_base
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
 
 
 # --------------------------------------------------------------------------- caption clips
@@ -309,20 +323,18 @@ def write_caption_clip(
         stream.codec_context.color_range = 1
         if codec == "libx264":
             stream.options = {"preset": "ultrafast", "crf": "23"}
-        for i in range(int(round(seconds * fps))):
-            t = i / fps
-            # pan slowly (at most ~45 px/s across, ~65 px/s down) over the double-size texture
-            x0 = int((width / 2) * (1 + math.sin(t * 0.125)))
-            y0 = int((height / 2) * (1 + math.sin(t * 0.1 + 1.0)))
-            rgb = np.ascontiguousarray(tex[y0 : y0 + height, x0 : x0 + width])
-            active = [c for c in captions if c[0] <= t < c[1]]
-            if active:
-                draw_caption(rgb, active[-1][2])
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame = frame.reformat(format="yuv420p", dst_colorspace="itu709" if hd else "itu601")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+
+        def frames() -> Iterator[tuple[int, np.ndarray]]:
+            for i in range(int(round(seconds * fps))):
+                t = i / fps
+                # pan slowly (at most ~45 px/s across, ~65 px/s down) over the double-size texture
+                x0 = int((width / 2) * (1 + math.sin(t * 0.125)))
+                y0 = int((height / 2) * (1 + math.sin(t * 0.1 + 1.0)))
+                rgb = np.ascontiguousarray(tex[y0 : y0 + height, x0 : x0 + width])
+                active = [c for c in captions if c[0] <= t < c[1]]
+                if active:
+                    draw_caption(rgb, active[-1][2])
+                yield i, rgb
+
+        _encode_rgb(out, stream, frames(), "yuv420p", "itu709" if hd else "itu601")
     return path
