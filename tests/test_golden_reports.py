@@ -15,7 +15,7 @@ from golden_reports import CASES, GOLDEN_DIR, differences, make
 @pytest.mark.parametrize("case", list(CASES))
 def test_report_equals_the_saved_one(case: str, tmp_path: Path) -> None:
     if case == "ocr":
-        pytest.importorskip("rapidocr_onnxruntime")
+        pytest.importorskip("rapidocr")
     saved = json.loads((GOLDEN_DIR / f"{case}.json").read_text())
     diffs = differences(saved, make(case, tmp_path))
     assert not diffs, "\n".join(diffs[:30])
