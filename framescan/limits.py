@@ -68,7 +68,7 @@ class Limits:
     def check_progress(self, seconds: float, frames: int, name: str) -> None:
         if frames > self.max_frames:
             raise LimitExceeded(
-                f"{name}: more than {self.max_frames} frames decoded (limit max_frames)",
+                f"{name}: more than {self.max_frames} frames read (limit max_frames)",
                 limit="max_frames",
                 value=frames,
             )
