@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from framescan.report import SCHEMA_PATH, VALIDATE_ENV, ReportSchemaError, segment_evidence, validate
+from framescan.report import SCHEMA_PATH, ReportSchemaError, segment_evidence, validate
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "report.md"
 
@@ -35,11 +35,17 @@ def test_schema_is_a_valid_draft_2020_12_schema():
 
 
 def test_the_suite_validates_reports_in_every_process(tmp_path: Path):
-    # the variable is in this process's environment, so every CLI / worker / service process
-    # the tests start inherits it
-    import os
-
-    assert os.environ.get(VALIDATE_ENV) == "1"
+    """A process the tests start inherits the check: a report that breaks the schema (a partial
+    clip allowed) raises where it is built, in the child."""
+    code = (
+        "from framescan.report import Report, ReportSchemaError\n"
+        "try:\n"
+        "    Report(source='x', status='partial', decision='allow').to_dict()\n"
+        "except ReportSchemaError as ex:\n"
+        "    print('rejected:', str(ex).splitlines()[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.startswith("rejected:"), (out.stdout, out.stderr)
 
 
 def test_a_real_report_matches_and_broken_copies_do_not(flagged_report: dict):
