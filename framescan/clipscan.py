@@ -108,7 +108,7 @@ class ClipScan:
         self.fresh_frames = 0  # frames given to the models so far
         self.counts = {"reused": 0, "refined": 0, "ocr": 0}
         self.text = _TextReader(scanner, self.stage, self.counts) if scanner.ocr_reader is not None else None
-        self.agg = ClipAggregator(scanner.policy, scanner.signals)
+        self.agg = ClipAggregator(scanner.policy, scanner.signals, timeline=scanner.timeline)
         self.stopped_at: float | None = None  # where an early exit stopped
 
     def run(self) -> Report:
@@ -350,6 +350,7 @@ class ClipScan:
             reasons=verdict.reasons,
             timings=self.timings,
             warnings=warnings,
+            timeline=self.agg.timeline(),
             extra={
                 "known_content": kc.to_dict() if kc is not None else None,
                 "context": {
@@ -415,4 +416,5 @@ def _reuse(fs: FrameScore, index: int, t: float, pts: int | None) -> FrameScore:
         [e.carried_to(index, t, pts) for e in fs.evidence],
         dict(fs.context),
         pts,
+        dict(fs.labels),
     )

@@ -82,6 +82,8 @@ class ScanConfig:
         limits: resource limits for the input.
         banks: hash-bank database path; None: the default database if it exists; False: off.
         ocr / lexicons: read on-screen text, and extra lexicon files or directories for it.
+        timeline: keep every scored frame's scores in the report (not in the fingerprint: it
+            adds to a report and changes nothing in it).
     """
 
     fps: float | None = None
@@ -99,6 +101,7 @@ class ScanConfig:
     banks: str | bool | None = None
     ocr: bool = False
     lexicons: tuple[str, ...] | None = None
+    timeline: bool = False
 
     def __post_init__(self) -> None:
         from .sample import make_sampler

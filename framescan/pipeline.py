@@ -91,6 +91,8 @@ class Scanner:
             evidence for hate, bullying and extremism.
         lexicons: extra lexicon files or directories (after the bundled lists and
             ``$FRAMESCAN_LEXICONS``).
+        timeline: keep every scored frame's scores in the report (``Report.timeline``), so a
+            policy or a fusion rule can be evaluated again without decoding.
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class Scanner:
         banks: str | os.PathLike | bool | None = None,
         ocr: bool = False,
         lexicons: Sequence[str | os.PathLike] | None = None,
+        timeline: bool = False,
     ) -> None:
         self._sampling = {
             "fps": fps,
@@ -130,6 +133,7 @@ class Scanner:
         self.threads = int(threads or available_cores())
         self.decode_threads = int(decode_threads or DEFAULT_DECODE_THREADS)
         self.early_exit = early_exit
+        self.timeline = timeline
         self.limits = limits or DEFAULT_LIMITS
         # ORT's pool threads spin between the parallel parts of a run unless told not to. When
         # every frame is scored the scan is inference-bound and the decoder needs little CPU:

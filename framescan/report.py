@@ -230,6 +230,7 @@ _OWN_KEYS = frozenset(
         "evidence",
         "timings",
         "warnings",
+        "timeline",
     }
 )
 
@@ -252,6 +253,8 @@ class Report:
     error: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     framescan_version: str = __version__  # the version that wrote the report
+    #: every scored frame's scores (``ClipAggregator.timeline``), or None when not asked for
+    timeline: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Report:
@@ -282,6 +285,7 @@ class Report:
             error=d["error"],
             extra={k: v for k, v in d.items() if k not in _OWN_KEYS},
             framescan_version=d["framescan_version"],
+            timeline=d.get("timeline"),  # absent from reports written before the timeline
         )
 
     @classmethod
@@ -338,6 +342,7 @@ class Report:
             "evidence": [e.to_dict() for e in evidence],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "warnings": self.warnings,
+            "timeline": self.timeline,
             "known_content": None,
             "context": {},
         }

@@ -27,11 +27,17 @@ class FrameScore:
     evidence: list[Evidence] = field(default_factory=list)
     context: dict[str, int] = field(default_factory=dict)  # "model:label" -> detections on this frame
     pts: int | None = None
+    #: "model:label" -> the highest raw (unweighted) score of that category-feeding signal on this
+    #: frame, evidence or not (the report's timeline; offline rescoring)
+    labels: dict[str, float] = field(default_factory=dict)
 
     def add(self, ev: Evidence) -> None:
         self.evidence.append(ev)
         if ev.weighted > self.scores.get(ev.category, 0.0):
             self.scores[ev.category] = ev.weighted
+        key = f"{ev.model}:{ev.label}"
+        if ev.score > self.labels.get(key, 0.0):
+            self.labels[key] = ev.score
 
 
 #: A classifier reports every class on every frame: probabilities below this are not kept as
@@ -62,8 +68,13 @@ class LabelMap:
         ids = dets.class_id
         valid = (ids >= 0) & (ids < len(self.names))
         ids = np.where(valid, ids, 0)
+        feeding = valid & self.feeds[ids] & (dets.score > 0)
+        if not dets.has_boxes:  # every class's score, also those below the evidence floor
+            for i in np.flatnonzero(feeding):
+                key = f"{self.model}:{self.names[int(ids[i])]}"
+                frame.labels[key] = max(frame.labels.get(key, 0.0), float(dets.score[i]))
         floor = 0.0 if dets.has_boxes else CLASSIFIER_EVIDENCE_MIN
-        sel = np.flatnonzero(valid & self.feeds[ids] & (dets.score > floor))
+        sel = np.flatnonzero(feeding & (dets.score > floor))
         for i in sel:
             cid = int(ids[i])
             score = float(dets.score[i])

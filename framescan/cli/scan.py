@@ -210,6 +210,7 @@ def scan_config(args: argparse.Namespace) -> ScanConfig:
         early_exit=args.early_exit,
         limits=parse_limits(args),
         banks=False if args.no_banks else args.banks,
+        timeline=getattr(args, "timeline", False),  # scan's own option; archive scans always keep it
     )
 
 
@@ -227,6 +228,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--json",
         metavar="OUT",
         help="write the full report(s) as JSON to OUT ('-' for stdout; missing folders are created)",
+    )
+    p.add_argument(
+        "--timeline",
+        action="store_true",
+        help="keep every scored frame's scores in the report (its 'timeline'; archive scans always keep it)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument(
