@@ -33,7 +33,7 @@ from .preprocess import batch_view, preprocess_into
 from .probe import SourceLike, as_source, clip_info, open_container, select_video_stream
 from .report import Report
 from .sample import Sampler, make_sampler
-from .score import FrameScore, LabelMap
+from .score import FrameScore, LabelMap, SignalIndex
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,8 @@ class Scanner:
             for cat in sorted({t.category for t in self.lexicon.terms}):
                 lists = sorted({t.list_name for t in self.lexicon.terms if t.category == cat})
                 self.signals[cat] += [f"ocr+lexicon:{n}" for n in lists]
+        #: how raw signal scores make category scores (the scan's and ``framescan eval --rescore``'s)
+        self.signal_index = SignalIndex.of(manifests, self.lexicon if ocr else None)
         self.known = None if banks is False else KnownContent.open(None if banks in (None, True) else banks)  # type: ignore[arg-type]
         if self.known is not None:
             for cat, names in self.known.categories.items():

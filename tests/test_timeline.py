@@ -82,3 +82,27 @@ def test_cli_timeline_flag(short_flagged, tmp_path):
     subprocess.run(cmd, check=False, capture_output=True, timeout=120)
     d = json.loads(out.read_text())
     assert len(d["timeline"]["time"]) == d["coverage"]["scored_frames"]
+
+
+def _check_index_gives_the_scores(scanner, d) -> None:
+    t = d["timeline"]
+    for i in range(len(t["time"])):
+        labels = {k: v[i] for k, v in t["labels"].items()}
+        got = scanner.signal_index.category_scores(labels)
+        for cat, series in t["scores"].items():
+            assert got.get(cat, 0.0) == pytest.approx(series[i], abs=2e-4), (cat, t["time"][i])
+
+
+def test_signal_index_gives_the_scans_category_scores(scanner_for, short_flagged):
+    s = scanner_for("nudenet-320n-trim", "nsfwjs-mobilenetv2", "nanodet-coco", threads=2, timeline=True)
+    _check_index_gives_the_scores(s, s.scan(short_flagged).to_dict())
+
+
+def test_signal_index_covers_on_screen_text(scanner_for, make_clip):
+    pytest.importorskip("rapidocr")
+    clip = make_clip(captions=[(3.0, 5.0, "dasar goblok kamu")], size=(720, 1280), seconds=7.0, fps=30)
+    s = scanner_for(ocr=True, banks=False, timeline=True)
+    d = s.scan(clip).to_dict()
+    assert any(k.startswith("ocr:") for k in d["timeline"]["labels"])
+    assert max(d["timeline"]["scores"]["bullying"]) >= d["policy"]["categories"]["bullying"]["review"]
+    _check_index_gives_the_scores(s, d)
