@@ -258,8 +258,11 @@ class ClipScan:
                 self.counts["reused"] += 1
             self.last_scored = fs
             if self.text is not None:
-                for ev in self.text.found.pop(index, ()):
+                found = self.text.found.pop(index, ())
+                for ev in found:
                     fs.add(ev)
+                if found:  # on-screen text joins the fusion
+                    self.scanner.signal_index.fuse(fs)
             self.agg.update(fs)
             if self.adaptive:
                 self.scored.append(fs)

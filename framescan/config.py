@@ -24,6 +24,18 @@ if TYPE_CHECKING:
     from .policy import Policy
 
 
+def _calibration_rules(manifest: Any) -> list[Any]:
+    """The manifest's calibration rules that change scores (labels with a ``min_score`` or a
+    ``second_signal``), for the fingerprint: ``[]`` when there are none, so a manifest's
+    measurements and notes alone leave its archive results valid."""
+    rules = sorted(
+        [name, cal.min_score, cal.second_signal]
+        for name, cal in manifest.calibration.items()
+        if cal.min_score > 0 or cal.second_signal is not None
+    )
+    return [rules] if rules else []
+
+
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
 
@@ -206,6 +218,7 @@ class ScanConfig:
                 json.dumps(m.output.params, sort_keys=True, default=str),
                 [[lab.name, lab.category, lab.weight] for lab in m.labels],
                 m.schedule_every,
+                *_calibration_rules(m),
             ]
             for m in manifests
         )

@@ -48,6 +48,24 @@ class Label:
 
 
 @dataclass(frozen=True)
+class LabelCalibration:
+    """How one label's raw scores count in its category (manifest ``calibration.labels``),
+    measured on clean footage (``calibration.data`` says which): ``min_score``, a raw score below
+    it counts as 0 (a per-label threshold); ``second_signal``, when set, the label counts only on
+    a frame where a signal of another model (or on-screen text) feeding the same category reaches
+    this raw score (its own ``min_score`` passed too): a label known to fire on clean textures
+    cannot put a clip in review on its own. ``framescan.score.SignalIndex`` applies it."""
+
+    min_score: float = 0.0
+    second_signal: float | None = None
+
+
+#: The keys of a manifest's ``calibration`` section and of its per-label entries.
+CALIBRATION_KEYS = ("data", "measured_by", "method", "labels")
+CALIBRATION_LABEL_KEYS = ("min_score", "second_signal", "measured", "reason")
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     name: str | None
     decoder: str
@@ -68,6 +86,9 @@ class ModelManifest:
     labels: tuple[Label, ...]
     source: str  # where the manifest was read from
     extra: dict[str, Any] = field(default_factory=dict)
+    #: label name -> its calibration (manifest ``calibration.labels``; labels not named count
+    #: as ``score x weight``)
+    calibration: dict[str, LabelCalibration] = field(default_factory=dict)
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -186,6 +207,7 @@ def parse_manifest(data: dict[str, Any], source: str) -> ModelManifest:
             Label(str(_require(lab, "name", where)), cat, float(lab.get("weight", 1.0)), bool(lab.get("context")))
         )
     known = {"manifest_version", "name", "description", "file", "sha256", "license", "input", "output", "labels"}
+    known |= {"calibration"}  # parsed into ``ModelManifest.calibration``, not kept in ``extra``
     return ModelManifest(
         name=str(_require(data, "name", where)),
         description=str(data.get("description", "")),
@@ -197,7 +219,48 @@ def parse_manifest(data: dict[str, Any], source: str) -> ModelManifest:
         labels=tuple(labels),
         source=source,
         extra={k: v for k, v in data.items() if k not in known},
+        calibration=_calibration(data.get("calibration"), labels, where),
     )
+
+
+def _calibration(section: Any, labels: list[Label], where: str) -> dict[str, LabelCalibration]:
+    """The manifest's ``calibration`` section, checked: it names the data it was measured on
+    (``data``) and calibrates only labels that feed a category, with scores in [0, 1]."""
+    if section is None:
+        return {}
+    where = f"{where}: calibration"
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where} must be an object with {', '.join(CALIBRATION_KEYS)}")
+    unknown = set(section) - set(CALIBRATION_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown fields {sorted(unknown)} (known: {', '.join(CALIBRATION_KEYS)})")
+    if not isinstance(section.get("data"), str) or not section["data"].strip():
+        raise ConfigError(f"{where}: 'data' must say which footage the calibration was measured on")
+    entries = section.get("labels", {})
+    if not isinstance(entries, dict):
+        raise ConfigError(f"{where}: 'labels' must be an object: label name -> its calibration")
+    feeding = {lab.name for lab in labels if lab.category is not None}
+    out = {}
+    for name, entry in entries.items():
+        if name not in feeding:
+            raise ConfigError(f"{where}: label {name!r} feeds no category of this model (calibrate one that does)")
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: label {name!r} must be an object with {', '.join(CALIBRATION_LABEL_KEYS)}")
+        unknown = set(entry) - set(CALIBRATION_LABEL_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"{where}: label {name!r}: unknown fields {sorted(unknown)} (known: {', '.join(CALIBRATION_LABEL_KEYS)})"
+            )
+        values = {}
+        for key in ("min_score", "second_signal"):
+            v = entry.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ConfigError(f"{where}: label {name!r}: {key} must be a number from 0 to 1, got {v!r}")
+            values[key] = float(v)
+        out[name] = LabelCalibration(**values)
+    return out
 
 
 def manifest_dirs() -> list[Path]:

@@ -273,7 +273,8 @@ class Scanner:
         scores: list[FrameScore],
         stage: dict[str, float],
     ) -> None:
-        """Run every model on its preprocessed slots and add its evidence to the frames' scores.
+        """Run every model on its preprocessed slots, add its evidence to the frames and fuse their
+        category scores (``SignalIndex.fuse``).
         ``geos[k][mi]`` is frame k's geometry in model mi's input, or None where the model's
         schedule skipped the frame (model mi's slots hold only the frames it runs on, in order)."""
         for mi, lm in enumerate(self.loaded):
@@ -287,6 +288,10 @@ class Scanner:
                 lm.labels.evidence(d, scores[k])
             stage["infer"] += t1 - t0
             stage["postprocess"] += time.perf_counter() - t1
+        t0 = time.perf_counter()
+        for fs in scores:  # the category scores: every model's signals fused (calibration, corroboration)
+            self.signal_index.fuse(fs)
+        stage["postprocess"] += time.perf_counter() - t0
 
 
 _default: dict[tuple, Scanner] = {}

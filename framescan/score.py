@@ -2,7 +2,12 @@
 
 A label that feeds a category contributes ``score * weight``; a frame's category score is
 the maximum contribution over every model and label (so two models agreeing do not add up
-beyond what the stronger one says, and one strong detection is never diluted).
+beyond what the stronger one says, and one strong detection is never diluted). A model's
+manifest can calibrate a label (``calibration``, measured on clean footage): a raw score below
+its ``min_score`` counts as 0, and a label with ``second_signal`` counts only on a frame where
+another model's signal for the same category reaches that raw score (corroboration: a whole-frame
+classifier that calls textures ``Porn`` cannot send clean footage to review on its own).
+``SignalIndex.category_scores`` is that rule, the one fusion of the live scan and of rescoring.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .frames import Detections
-from .models import ModelManifest
+from .models import LabelCalibration, ModelManifest
 from .report import Evidence
 
 if TYPE_CHECKING:
@@ -37,6 +42,8 @@ class FrameScore:
     labels: dict[str, float] = field(default_factory=dict)
 
     def add(self, ev: Evidence) -> None:
+        """Add evidence: its raw score to ``labels``, and its weighted score to ``scores`` as a
+        plain maximum (the scan then fuses the frame's ``labels`` with ``SignalIndex.fuse``)."""
         self.evidence.append(ev)
         if ev.weighted > self.scores.get(ev.category, 0.0):
             self.scores[ev.category] = ev.weighted
@@ -49,10 +56,13 @@ class FrameScore:
 class SignalIndex:
     """Every category-feeding signal, ``"model:label"`` (on-screen text: ``"ocr:<list>:<term>"``)
     -> (category, weight): how raw signal scores (``FrameScore.labels``, the report's
-    ``timeline.labels``) make the category scores a policy compares. The scan and
-    ``framescan eval --rescore`` both score frames through it."""
+    ``timeline.labels``) make the category scores a policy compares, with the calibration of
+    the signals whose manifest calibrates them. The scan and ``framescan eval --rescore`` both
+    score frames through it."""
 
     signals: dict[str, tuple[str, float]]
+    #: "model:label" -> its calibration (signals not named count as score x weight)
+    calibration: dict[str, LabelCalibration] = field(default_factory=dict)
 
     @classmethod
     def of(cls, manifests: Iterable[ModelManifest], lexicon: Lexicon | None = None) -> SignalIndex:
@@ -62,24 +72,57 @@ class SignalIndex:
             for lab in m.labels
             if lab.category is not None
         }
+        calibration = {f"{m.name}:{name}": cal for m in manifests for name, cal in m.calibration.items()}
         if lexicon is not None:
             from .ocr import OCR_MODEL
 
             out.update({f"{OCR_MODEL}:{t.list_name}:{t.term}": (t.category, float(t.weight)) for t in lexicon.terms})
-        return cls(out)
+        return cls(out, calibration)
 
     def category_scores(self, labels: dict[str, float]) -> dict[str, float]:
         """A frame's category scores from its raw signal scores: per category, the strongest
-        weighted signal (signals not in the index are ignored)."""
+        weighted signal that counts (signals not in the index are ignored). A calibrated signal
+        counts from its ``min_score``; one that needs a ``second_signal`` counts only when a
+        signal of another model (its own ``min_score`` passed) feeds the same category with at
+        least that raw score on this frame."""
         out: dict[str, float] = {}
+        waiting: list[tuple[str, str, float, float]] = []  # (key, category, weighted, second signal needed)
         for key, score in labels.items():
             entry = self.signals.get(key)
             if entry is None:
                 continue
             cat, weight = entry
+            cal = self.calibration.get(key)
+            if cal is not None:
+                if score < cal.min_score:
+                    continue
+                if cal.second_signal is not None:
+                    waiting.append((key, cat, score * weight, cal.second_signal))
+                    continue
             if score * weight > out.get(cat, 0.0):
                 out[cat] = score * weight
+        for key, cat, weighted, needed in waiting:
+            if weighted > out.get(cat, 0.0) and self._corroborated(key, cat, needed, labels):
+                out[cat] = weighted
         return out
+
+    def _corroborated(self, key: str, category: str, needed: float, labels: dict[str, float]) -> bool:
+        """Whether a signal of another model than ``key``'s feeds ``category`` with a raw score
+        of at least ``needed`` (and its own ``min_score``) in ``labels``."""
+        model = key.split(":", 1)[0]
+        for other, score in labels.items():
+            entry = self.signals.get(other)
+            if entry is None or entry[0] != category or other.split(":", 1)[0] == model or score < needed:
+                continue
+            cal = self.calibration.get(other)
+            if cal is None or score >= cal.min_score:
+                return True
+        return False
+
+    def fuse(self, frame: FrameScore) -> FrameScore:
+        """Set ``frame.scores`` from ``frame.labels`` (``category_scores``); returns the frame."""
+        frame.scores = self.category_scores(frame.labels)
+        return frame
 
 
 #: A classifier reports every class on every frame: probabilities below this are not kept as
@@ -99,8 +142,9 @@ class LabelMap:
         self.context_ids = [i for i, lab in enumerate(manifest.labels) if lab.context]
 
     def evidence(self, dets: Detections, frame: FrameScore) -> None:
-        """Add this model's category-feeding detections on ``frame`` to it (and count its context
-        labels)."""
+        """Add this model's category-feeding detections on ``frame`` to it (raw scores in
+        ``frame.labels``, evidence above the floor; and count its context labels). The frame's
+        category scores come from ``SignalIndex.fuse`` once every model has run on it."""
         if len(dets) == 0:
             return
         for cid in self.context_ids:
@@ -116,9 +160,6 @@ class LabelMap:
                 cid = int(ids[i])
                 key, score = f"{self.model}:{self.names[cid]}", float(dets.score[i])
                 frame.labels[key] = max(frame.labels.get(key, 0.0), score)
-                cat, weighted = self.category[cid], score * float(self.weight[cid])
-                if weighted > frame.scores.get(cat, 0.0):  # type: ignore[arg-type]
-                    frame.scores[cat] = weighted  # type: ignore[index]
         floor = 0.0 if dets.has_boxes else CLASSIFIER_EVIDENCE_MIN
         sel = np.flatnonzero(feeding & (dets.score > floor))
         for i in sel:
