@@ -231,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
                 "generated_review": sorted(n for n in gen if out[n].decision != "allow"),
                 "positives_found": sorted(n for n in pos if found[n]),
                 "false_signals": sorted({k for n in real + gen if out[n].decision != "allow" for k in out[n].reasons}),
-                "detail": {n: {"decision": out[n].decision, "signals": out[n].reasons} for n in out},
+                "detail": {
+                    n: {"decision": out[n].decision, "segments": out[n].segments, "signals": out[n].reasons}
+                    for n in out
+                },
             }
     print(f"clean: {len(real)} real clips ({args.real}), {len(gen)} generated; stand-in positives: {len(pos)}\n")
     print(
@@ -249,6 +252,15 @@ def main(argv: list[str] | None = None) -> int:
         if f["real_review"] or f["generated_review"] or len(f["positives_found"]) < len(pos):
             missed = sorted(set(pos) - set(f["positives_found"]))
             print(f"{key}: clean flagged {f['real_review'] + f['generated_review']}; positives missed {missed}")
+    print("\nStand-in positives, every image model: decision and segments (s) under each fusion.\n")
+    print(f"| clip | flagged | {' | '.join(FUSIONS)} |")
+    print(f"|---|---|{'---|' * len(FUSIONS)}")
+    for n in pos:
+        cells = []
+        for fusion in FUSIONS:
+            det = figures[f"{fusion}/all signals"]["detail"][n]
+            cells.append(f"{det['decision']} {', '.join(f'{a:g}-{b:g}' for a, b in det['segments'])}")
+        print(f"| {n} | {flagged[n][0]:g}-{flagged[n][1]:g} | {' | '.join(cells)} |")  # type: ignore[index]
     print("\nRaw score of each category-feeding signal: highest on any frame of the real clean clips, of the")
     print("generated clean clips, and of the stand-in positives' flagged intervals.\n")
     print("| signal | weight | real clean max | generated clean max | stand-in positives max |")
