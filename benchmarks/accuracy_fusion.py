@@ -49,6 +49,15 @@ CLEAN = (
     ("clean-cat-microaneurysms", ("cat", "microaneurysms"), 360, 640),
     ("clean-astronaut-hd", ("astronaut", "chelsea"), 720, 1280),
 )
+#: Clean clips kept out of the choice of the fusion rule (measured once the rule was chosen, to
+#: see whether it holds beyond the data it was chosen on): matplotlib's sample photographs
+#: (Grace Hopper, a present), a montage of 100 real face photographs (skimage's LFW subset),
+#: a microscope image of cells, binary blobs and the Shepp-Logan phantom.
+HELDOUT = (
+    ("heldout-hopper-present", ("mpl:grace_hopper.jpg", "mpl:Minduka_Present_Blue_Pack.png"), 360, 640),
+    ("heldout-faces-cell", ("lfw_montage", "cell"), 640, 360),
+    ("heldout-blobs-phantom", ("binary_blobs", "shepp_logan_phantom"), 360, 640),
+)
 ZOOM = (0.6, 0.9, 1.2, 1.6)
 SHOT_SECONDS = 1.5
 
@@ -67,17 +76,36 @@ POSITIVES: tuple[tuple[str, dict[str, Any], tuple[float, float]], ...] = (
 SMALL = ((0.8, "pos-scale0.8"), (0.6, "pos-scale0.6"))
 
 
+def _image(name: str) -> Any:
+    """An image for a shot: a skimage.data name, ``mpl:<file>`` (matplotlib's sample data) or
+    ``lfw_montage`` (100 of skimage's 25x25 LFW faces in a 10x10 grid)."""
+    import numpy as np
+
+    if name.startswith("mpl:"):
+        import cv2
+        from matplotlib import cbook
+
+        path = str(cbook.get_sample_data(name[4:], asfileobj=False))
+        return np.ascontiguousarray(cv2.imread(path, cv2.IMREAD_COLOR)[..., ::-1])
+    if name == "lfw_montage":
+        from skimage import data
+
+        faces = data.lfw_subset()[:100]
+        return faces.reshape(10, 10, 25, 25).transpose(0, 2, 1, 3).reshape(250, 250)
+    return name
+
+
 def build(d: Path) -> list[tuple[str, Path, tuple[float, float] | None]]:
     """Write the generated clips (once) and return (name, path, flagged interval or None)."""
     from framescan.synth import FLAGGED_IMAGE, Shot, write_clip
 
     d.mkdir(parents=True, exist_ok=True)
     out: list[tuple[str, Path, tuple[float, float] | None]] = []
-    for name, images, w, h in CLEAN:
+    for name, images, w, h in CLEAN + HELDOUT:
         shots, t = [], 0.0
         for img in images:
             for z in ZOOM:
-                shots.append(Shot(t, t + SHOT_SECONDS, img, z))
+                shots.append(Shot(t, t + SHOT_SECONDS, _image(img), z))
                 t += SHOT_SECONDS
         path = d / f"{name}.mp4"
         if not path.exists():
@@ -206,8 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     flagged = {n: f for n, _, f in clips}
     reports = scan_all(clips, args.dir / "reports")
     manifests = [load_manifest(m) for m in ALL_SIGNAL_MODELS]
-    real = [n for n, _, f in clips if f is None and not n.startswith("clean-")]
+    real = [n for n, _, f in clips if f is None and not n.startswith(("clean-", "heldout-"))]
     gen = [n for n, _, f in clips if n.startswith("clean-")]
+    held = [n for n, _, f in clips if n.startswith("heldout-")]
     pos = [n for n, _, f in clips if f is not None]
     combos = {
         "default model alone": (DEFAULT_MODEL,),
@@ -229,29 +258,38 @@ def main(argv: list[str] | None = None) -> int:
             figures[f"{fusion}/{combo}"] = {
                 "real_review": sorted(n for n in real if out[n].decision != "allow"),
                 "generated_review": sorted(n for n in gen if out[n].decision != "allow"),
+                "heldout_review": sorted(n for n in held if out[n].decision != "allow"),
                 "positives_found": sorted(n for n in pos if found[n]),
-                "false_signals": sorted({k for n in real + gen if out[n].decision != "allow" for k in out[n].reasons}),
+                "false_signals": sorted(
+                    {k for n in real + gen + held if out[n].decision != "allow" for k in out[n].reasons}
+                ),
                 "detail": {
                     n: {"decision": out[n].decision, "segments": out[n].segments, "signals": out[n].reasons}
                     for n in out
                 },
             }
-    print(f"clean: {len(real)} real clips ({args.real}), {len(gen)} generated; stand-in positives: {len(pos)}\n")
     print(
-        "| fusion | signals | real clean -> review/block | generated clean -> review/block | positives found (with segment) | signals behind the false reviews |"
+        f"clean: {len(real)} real clips ({args.real}), {len(gen)} generated, {len(held)} held out "
+        f"(not used to choose the rule); stand-in positives: {len(pos)}\n"
     )
-    print("|---|---|---|---|---|---|")
+    print(
+        "| fusion | signals | real clean -> review/block | generated clean | held-out clean | "
+        "positives found (with segment) | signals behind the false reviews |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for key, f in figures.items():
         fusion, combo = key.split("/")
         print(
             f"| {fusion} | {combo} | {len(f['real_review'])}/{len(real)} | {len(f['generated_review'])}/{len(gen)} | "
-            f"{len(f['positives_found'])}/{len(pos)} | {', '.join(f['false_signals']) or '-'} |"
+            f"{len(f['heldout_review'])}/{len(held)} | {len(f['positives_found'])}/{len(pos)} | "
+            f"{', '.join(f['false_signals']) or '-'} |"
         )
     print()
     for key, f in figures.items():
-        if f["real_review"] or f["generated_review"] or len(f["positives_found"]) < len(pos):
+        flagged_clean = f["real_review"] + f["generated_review"] + f["heldout_review"]
+        if flagged_clean or len(f["positives_found"]) < len(pos):
             missed = sorted(set(pos) - set(f["positives_found"]))
-            print(f"{key}: clean flagged {f['real_review'] + f['generated_review']}; positives missed {missed}")
+            print(f"{key}: clean flagged {flagged_clean}; positives missed {missed}")
     print("\nStand-in positives, every image model: decision and segments (s) under each fusion.\n")
     print(f"| clip | flagged | {' | '.join(FUSIONS)} |")
     print(f"|---|---|{'---|' * len(FUSIONS)}")
@@ -263,12 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {n} | {flagged[n][0]:g}-{flagged[n][1]:g} | {' | '.join(cells)} |")  # type: ignore[index]
     print("\nRaw score of each category-feeding signal: highest on any frame of the real clean clips, of the")
     print("generated clean clips, and of the stand-in positives' flagged intervals.\n")
-    print("| signal | weight | real clean max | generated clean max | stand-in positives max |")
-    print("|---|---|---|---|---|")
+    print("| signal | weight | real clean max | generated clean max | held-out clean max | stand-in positives max |")
+    print("|---|---|---|---|---|---|")
     index = {f"{m.name}:{lab.name}": lab.weight for m in manifests for lab in m.labels if lab.category}
     for key, weight in index.items():
         cols = []
-        for names in (real, gen, pos):
+        for names in (real, gen, held, pos):
             best = 0.0
             for n in names:
                 tl = reports[n]["timeline"]
