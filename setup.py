@@ -48,6 +48,8 @@ setup(
         "quantize": ["onnx>=1.16"],
         # on-screen text (framescan.ocr): the PP-OCRv4 det + rec ONNX files ship in framescan._models (no download)
         "ocr": OCR,
+        # PNG charts: framescan eval --charts (framescan bench --chart too)
+        "charts": ["matplotlib>=3.7"],
         # tests and lint: everything the test suite exercises (the service included)
         "dev": [
             "pytest>=8",
