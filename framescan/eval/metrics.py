@@ -146,8 +146,8 @@ def category_figures(rows: list[Row], seed: int = DEFAULT_SEED, n_boot: int = DE
         "segments_found": int(seg_hit.sum()),
         "segment_recall": _ratio(int(seg_hit.sum()), int(seg_n.sum())),
         "detection_delay_s": {
-            "median": float(np.median(delays)) if delays else None,
-            "max": max(delays) if delays else None,
+            "median": round(float(np.median(delays)), 4) if delays else None,
+            "max": round(max(delays), 4) if delays else None,
             "values": [round(d, 3) for d in delays],
         },
         **curves(scores, lab),
