@@ -187,3 +187,22 @@ def test_manifest_forms_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     assert ex.value.code == 2 and "go together" in capsys.readouterr().err
     assert main(["eval", str(csv), "--rescore", "--db", str(tmp_path / "none.sqlite")]) == 4
     assert "run 'framescan eval' without --rescore first" in capsys.readouterr().err
+
+
+def test_project_set_recipe_is_consistent() -> None:
+    """The --build-set recipe (building it takes minutes: benchmarks/ACCURACY.md runs it): every
+    stand-in shows 0.5-3 s inside its clip, every caption positive carries a lexicon term of its
+    category and every harmless caption none, and the known-content copies copy banked items."""
+    from framescan.eval.build import BANKED, CAPTIONS, COPIES, SET_CATEGORIES, STANDIN
+    from framescan.lexicon import Lexicon
+
+    for name, _size, seconds, _codec, _suffix, ranges, scale, _photo in STANDIN:
+        assert all(0 <= a < b <= seconds and 0.5 <= b - a <= 3.0 for a, b in ranges), name
+        assert 0 < scale <= 1.0
+    lexicon = Lexicon.load(env=False)
+    for name, cat, _size, seconds, caps in CAPTIONS:
+        found = {m.category for _a, _b, text in caps for m in lexicon.match(text)}
+        assert found == ({cat} if cat else set()), name
+        assert cat is None or cat in SET_CATEGORIES
+        assert all(0 <= a < b <= seconds for a, b, _t in caps)
+    assert {item for _n, item, _how in COPIES} == {name for name, *_ in BANKED}
