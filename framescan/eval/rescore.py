@@ -16,8 +16,9 @@ MATCH_SCORE = 1.0
 
 @dataclass(frozen=True)
 class CategoryView:
-    """One category of one clip: the clip's peak score, decision, segments (start, end) and the
-    bank matches that raised it."""
+    """One category of one clip: the clip's peak score, decision, segments (start, end: the
+    models' segments, then the time ranges of its known-content matches) and the banks that
+    matched."""
 
     score: float
     decision: str
@@ -44,9 +45,12 @@ class ClipView:
     categories: dict[str, CategoryView]
 
 
-def _matches(report: dict[str, Any], category: str) -> list[str]:
+def _matches(report: dict[str, Any], category: str) -> tuple[list[str], list[tuple[float, float]]]:
+    """The banks whose known-content matches raised ``category``, and the time ranges they cover."""
     kc = report.get("known_content") or {}
-    return sorted({str(m.get("bank")) for m in kc.get("matches") or [] if m.get("category") == category})
+    found = [m for m in kc.get("matches") or [] if m.get("category") == category]
+    segs = [(float(s["start"]), float(s["end"])) for m in found for s in m.get("segments") or []]
+    return sorted({str(m.get("bank")) for m in found}), segs
 
 
 def _duration(report: dict[str, Any]) -> float:
@@ -62,7 +66,8 @@ def of_report(report: dict[str, Any]) -> ClipView:
         if not r.get("signals"):
             continue
         segs = [(float(s["start"]), float(s["end"])) for s in r.get("segments") or []]
-        cats[cat] = CategoryView(float(r.get("score") or 0.0), str(r["decision"]), segs, _matches(report, cat))
+        banks, matched = _matches(report, cat)
+        cats[cat] = CategoryView(float(r.get("score") or 0.0), str(r["decision"]), segs + matched, banks)
     return ClipView(str(report["decision"]), str(report.get("status")), _duration(report), cats)
 
 
@@ -129,7 +134,8 @@ class Rescorer:
             if not r.signals:
                 continue
             segs = [(round(s.start, 3), round(s.end, 3)) for s in r.segments]
-            cats[cat] = CategoryView(round(r.score, 4), str(r.decision), segs, _matches(report, cat))
+            banks, matched = _matches(report, cat)
+            cats[cat] = CategoryView(round(r.score, 4), str(r.decision), segs + matched, banks)
         return ClipView(str(verdict.decision), str(report.get("status")), _duration(report), cats)
 
 
