@@ -59,15 +59,33 @@ def _duration(report: dict[str, Any]) -> float:
     return float(clip.get("duration") or cov.get("decoded_seconds") or 0.0)
 
 
-def of_report(report: dict[str, Any]) -> ClipView:
-    """The clip as its scan decided it (the report's own categories)."""
+def timeline_peaks(report: dict[str, Any], index: Any) -> dict[str, float]:
+    """Per category, the highest score over the timeline's frames, made from the raw signal
+    scores by ``index`` as the scan makes them (the timeline keeps 4 decimals and leaves out
+    signals that never exceed 0.01: the peaks a rescore sees)."""
+    tl = report.get("timeline") or {}
+    labels = tl.get("labels") or {}
+    peaks: dict[str, float] = {}
+    for i in range(len(tl.get("time") or [])):
+        for cat, v in index.category_scores({k: s[i] for k, s in labels.items() if s[i] > 0.0}).items():
+            if v > peaks.get(cat, 0.0):
+                peaks[cat] = v
+    return peaks
+
+
+def of_report(report: dict[str, Any], index: Any = None) -> ClipView:
+    """The clip as its scan decided it (the report's own decisions and segments). With the
+    signal ``index``, the scores are the timeline's peaks (``timeline_peaks``), as a rescore
+    computes them, so that curves over scanned and rescored clips rank alike."""
+    peaks = timeline_peaks(report, index) if index is not None and report.get("timeline") else None
     cats = {}
     for cat, r in (report.get("categories") or {}).items():
         if not r.get("signals"):
             continue
         segs = [(float(s["start"]), float(s["end"])) for s in r.get("segments") or []]
         banks, matched = _matches(report, cat)
-        cats[cat] = CategoryView(float(r.get("score") or 0.0), str(r["decision"]), segs + matched, banks)
+        score = round(peaks.get(cat, 0.0), 4) if peaks is not None else float(r.get("score") or 0.0)
+        cats[cat] = CategoryView(score, str(r["decision"]), segs + matched, banks)
     return ClipView(str(report["decision"]), str(report.get("status")), _duration(report), cats)
 
 

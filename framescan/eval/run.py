@@ -128,9 +128,11 @@ def stored_reports(
     return reports, errors
 
 
-def views(reports: dict[str, dict[str, Any]], rescorer: Rescorer | None) -> dict[str, ClipView]:
-    """Each report as scanned, or decided again by ``rescorer``."""
-    return {p: (rescorer.rescore(r) if rescorer is not None else of_report(r)) for p, r in reports.items()}
+def views(reports: dict[str, dict[str, Any]], rescorer: Rescorer, rescore: bool) -> dict[str, ClipView]:
+    """Each report as scanned, or (``rescore``) decided again by ``rescorer``."""
+    if rescore:
+        return {p: rescorer.rescore(r) for p, r in reports.items()}
+    return {p: of_report(r, rescorer.index(r)) for p, r in reports.items()}
 
 
 def _attribution(
@@ -220,10 +222,10 @@ def run_eval(ls: LabelledSet, opts: EvalOptions) -> tuple[dict[str, Any], dict[s
             raise ConfigError(f"result store {opts.db} does not exist: run 'framescan eval' without --rescore first")
         reports, errors = stored_reports(ls, opts.db, opts.scan, any_policy=True)
         scanned = Scanned(reports, errors, 0.0, 0)
-        clip_views = views(reports, rescorer)
+        clip_views = views(reports, rescorer, rescore=True)
     else:
         scanned = scan_set(ls, opts)
-        clip_views = views(scanned.reports, None)
+        clip_views = views(scanned.reports, rescorer, rescore=False)
     result = evaluate(ls, scanned.reports, clip_views, rescorer, seed=opts.seed, n_boot=opts.n_boot)
     result = {
         "format": EVAL_FORMAT,
