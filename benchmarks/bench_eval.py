@@ -36,10 +36,13 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json")
+    ap.add_argument("--db", help="the store to scan into (must not hold these scans yet; default: a temporary one)")
     a, scan_options = ap.parse_known_args()  # the rest (after --): framescan eval's scanner options
     a.scan_options = [x for x in scan_options if x != "--"]
     with tempfile.TemporaryDirectory() as tmp:
-        db = str(Path(tmp) / "bench.sqlite")
+        db = a.db or str(Path(tmp) / "bench.sqlite")
+        if Path(db).exists():
+            ap.error(f"--db {db} exists: the full scan must scan every clip")
         common = [a.set, "--db", db, "--policy", a.policy, "-q", *a.scan_options]
         full = run([*common, "--workers", str(a.workers), "--json", f"{tmp}/full.json"])
         rescore = [run([*common, "--rescore", "--json", f"{tmp}/rescore.json"]) for _ in range(a.repeats)]
