@@ -61,13 +61,22 @@ def table_rows(result: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _short(path: str, result: dict[str, Any]) -> str:
+    """``path`` relative to the set's folder when it is inside it."""
+    base = result["set"] if os.path.isdir(result["set"]) else os.path.dirname(result["set"])
+    rel = os.path.relpath(path, base or ".")
+    return path if rel.startswith("..") else rel
+
+
 def _attribution_lines(result: dict[str, Any]) -> list[str]:
     out = []
     for a in result["attribution"]:
         what = "false flag" if a["kind"] == "false_flag" else "miss"
         sig = a["signal"] or "no signal scored it"
         at = "" if a["time"] is None else f" at {a['time']:.2f} s"
-        out.append(f"{what:<10} {a['category']:<9} {a['path']}: {sig} {a['score']:.2f}{at} -> {a['decision']}")
+        out.append(
+            f"{what:<10} {a['category']:<9} {_short(a['path'], result)}: {sig} {a['score']:.2f}{at} -> {a['decision']}"
+        )
     return out
 
 
