@@ -111,8 +111,13 @@ def test_every_figure_by_hand(tiny: dict[str, Any]) -> None:
 def test_rerun_scans_nothing_and_rescore_equals_a_full_rerun(tiny: dict[str, Any], scanner_for) -> None:
     code, again = _eval(tiny)
     assert code == 0 and again["scanned_now"] == 0 and again["categories"] == tiny["full"]["categories"]
-    code, res = _eval(tiny, "--rescore", "--policy", str(tiny["root"] / "p.json"))
+    md, charts = tiny["root"] / "p.md", tiny["root"] / "charts"
+    code, res = _eval(
+        tiny, "--rescore", "--policy", str(tiny["root"] / "p.json"), "--markdown", str(md), "--charts", str(charts)
+    )
     assert code == 0 and res["mode"] == "rescore" and res["scanned_now"] == 0
+    assert "| sexual | 3 | 3 | 2 | 1 | 1 |" in md.read_text() and "## False flags and misses" in md.read_text()
+    assert all((charts / n).read_bytes().startswith(b"\x89PNG") for n in ("pr.png", "scores.png"))
     f = res["categories"]["sexual"]
     assert (f["false_reviews"], f["false_blocks"], f["tp"], f["fp"]) == (1, 0, 2, 1)  # P reviews, never blocks
     # the full rerun: every clip scanned again by a scanner under P, decided by the scan itself
