@@ -146,7 +146,7 @@ def _read_folder(root: Path) -> list[Item]:
     for c in cats:
         if c not in CATEGORIES:
             raise ConfigError(f"{pos / c}: unknown category {c!r} (known: {', '.join(CATEGORIES)})")
-    used = [c for c in CATEGORIES if c in cats] or ["sexual"]
+    used = [c for c in CATEGORIES if c in cats] or list(CATEGORIES)  # negatives only: clean for every category
 
     def videos(d: Path) -> list[str]:
         return sorted(str(p) for p in d.rglob("*") if p.is_file() and p.suffix.lower() in FOLDER_EXTENSIONS)
