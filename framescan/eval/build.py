@@ -158,13 +158,15 @@ def _standin_shots(seconds: float, ranges: list[tuple[float, float]], scale: flo
 def _copy_of(src: Path, dst: Path, cut: float = 0.0, crop: float = 1.0, size: tuple[int, int] | None = None,
              bit_rate: int | None = None, codec: str = "libx264", suffix: str = ".mp4") -> Path:  # fmt: skip
     """A re-upload of ``src``'s own frames: the first ``cut`` seconds dropped, the centre
-    ``crop`` share kept, scaled to ``size``, re-encoded with ``codec`` at ``bit_rate``."""
+    ``crop`` share kept, scaled to ``size``, re-encoded with ``codec`` at ``bit_rate`` (frame by
+    frame: one decoded frame in memory at a time)."""
     import av
 
     from ..synth import _resize
 
-    with av.open(str(src)) as inp:
-        frames = []
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        s = None
+        n = 0
         for f in inp.decode(video=0):
             if f.time is not None and f.time < cut:
                 continue
@@ -176,22 +178,22 @@ def _copy_of(src: Path, dst: Path, cut: float = 0.0, crop: float = 1.0, size: tu
                 rgb = rgb[y0 : y0 + ch, x0 : x0 + cw]
             if size is not None:
                 rgb = _resize(rgb, *size)
-            frames.append(rgb)
-    h, w = frames[0].shape[:2]
-    with av.open(str(dst), "w") as out:
-        s = out.add_stream(codec, rate=30)
-        s.width, s.height, s.pix_fmt = w // 2 * 2, h // 2 * 2, "yuv420p"
-        if bit_rate:
-            s.codec_context.bit_rate = bit_rate
-        if codec == "libx264":
-            s.options = {"preset": "ultrafast"}
-        elif codec == "libvpx-vp9":
-            s.options = {"deadline": "realtime", "cpu-used": "8"}
-        for i, rgb in enumerate(frames):
+            if s is None:
+                s = out.add_stream(codec, rate=30)
+                s.width, s.height, s.pix_fmt = rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2, "yuv420p"
+                if bit_rate:
+                    s.codec_context.bit_rate = bit_rate
+                if codec == "libx264":
+                    s.options = {"preset": "ultrafast"}
+                elif codec == "libvpx-vp9":
+                    s.options = {"deadline": "realtime", "cpu-used": "8"}
             g = av.VideoFrame.from_ndarray(rgb[: s.height, : s.width].copy(), format="rgb24").reformat(format="yuv420p")
-            g.pts, g.time_base = i, Fraction(1, 30)
+            g.pts, g.time_base = n, Fraction(1, 30)
+            n += 1
             for p in s.encode(g):
                 out.mux(p)
+        if s is None:
+            raise ConfigError(f"{src}: no frame after {cut:g} s to copy")
         for p in s.encode(None):
             out.mux(p)
     return dst
@@ -210,7 +212,8 @@ def build_set(
     folder: str | os.PathLike[str], *, real: str | os.PathLike[str] | None = None, progress: TextIO | None = None
 ) -> Built:
     """Write the set to ``folder`` (``manifest.jsonl``, ``clips/``, ``banks.sqlite``,
-    ``bank-originals/``, ``README.md``). Deterministic: the same encoders give the same clips."""
+    ``bank-originals/``, ``README.md``). The same encoders give the same pictures (the WebM muxer
+    writes a random segment id, so those two files differ byte-wise and are scanned again)."""
     try:
         import skimage  # noqa: F401
     except ImportError as ex:
