@@ -213,7 +213,7 @@ def build_set(
 ) -> Built:
     """Write the set to ``folder`` (``manifest.jsonl``, ``clips/``, ``banks.sqlite``,
     ``bank-originals/``, ``README.md``). The same encoders give the same pictures (the WebM muxer
-    writes a random segment id, so those two files differ byte-wise and are scanned again)."""
+    writes random track ids, so those two files differ byte-wise and are scanned again)."""
     try:
         import skimage  # noqa: F401
     except ImportError as ex:
