@@ -13,6 +13,7 @@ for line in (ROOT / "framescan" / "_version.py").read_text().splitlines():
 # rapidocr 3.10.0 is the first RapidOCR that requires the headless OpenCV build (rapidocr-onnxruntime
 # requires opencv-python, whose cv2/ overwrites the headless one framescan and NudeNet require).
 OCR = ["rapidocr==3.10.0"]
+CHARTS = ["matplotlib>=3.7"]
 SERVE = ["fastapi>=0.110", "uvicorn>=0.30", "httpx>=0.27", "python-multipart>=0.0.18"]
 
 setup(
@@ -48,6 +49,8 @@ setup(
         "quantize": ["onnx>=1.16"],
         # on-screen text (framescan.ocr): the PP-OCRv4 det + rec ONNX files ship in framescan._models (no download)
         "ocr": OCR,
+        # PNG charts: framescan eval --charts (framescan bench --chart too)
+        "charts": CHARTS,
         # tests and lint: everything the test suite exercises (the service included)
         "dev": [
             "pytest>=8",
@@ -59,6 +62,7 @@ setup(
             "jsonschema>=4.18",  # the test suite validates every report against framescan/schema
             *SERVE,
             *OCR,
+            *CHARTS,
         ],
     },
     entry_points={"console_scripts": ["framescan=framescan.cli.main:main"]},

@@ -37,7 +37,9 @@ EXIT_CODES = (
 )
 
 #: Sub-command modules (``framescan.cli.<name>``, whose ``NAME`` is ``<name>``). Missing optional ones are skipped.
-COMMANDS = ("scan", "probe", "models", "sample", "hash", "bank", "archive", "export", "serve", "submit", "bench")
+COMMANDS = (
+    "scan", "probe", "models", "sample", "hash", "bank", "archive", "export", "eval", "serve", "submit", "bench",
+)  # fmt: skip
 
 log = logging.getLogger("framescan")
 
