@@ -218,7 +218,6 @@ class ScanConfig:
                 json.dumps(m.output.params, sort_keys=True, default=str),
                 [[lab.name, lab.category, lab.weight] for lab in m.labels],
                 m.schedule_every,
-                *_calibration_rules(m),
             ]
             for m in manifests
         )
@@ -230,6 +229,12 @@ class ScanConfig:
             "model_settings": _digest(settings),
             "banks": banks_digest(r.banks),
         }
+        # the manifests' score-changing calibration rules, under their own key (present only when
+        # some model has one): eval --rescore reapplies them from the stored timelines, so it
+        # compares the settings without this key and the policy
+        rules = {m.name: rule for m in manifests for rule in _calibration_rules(m)}
+        if rules:
+            config_body["calibration"] = rules
         if r.ocr:  # the on-screen text lexicons in force change what is found
             from .lexicon import Lexicon
 

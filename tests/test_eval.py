@@ -216,3 +216,24 @@ def test_project_set_recipe_is_consistent() -> None:
         assert cat is None or cat in SET_CATEGORIES
         assert all(0 <= a < b <= seconds for a, b, _t in caps)
     assert {item for _n, item, _how in COPIES} == {name for name, *_ in BANKED}
+
+
+def test_rescore_takes_a_store_scanned_under_other_calibration_rules(tiny: dict[str, Any], tmp_path: Path) -> None:
+    """A fusion rule is re-evaluated offline: reports scanned under a manifest with another
+    calibration rule are rescored under the current one, not refused as other settings."""
+    manifest = json.loads((Path(__file__).resolve().parents[1] / "models" / "nudenet-320n-trim.json").read_text())
+    manifest["calibration"]["labels"]["BUTTOCKS_EXPOSED"] = {"min_score": 0.99}  # mutes the stand-in
+    ruled = tmp_path / "nudenet-320n-trim.json"
+    ruled.write_text(json.dumps(manifest))
+    db, out = tmp_path / "ruled.sqlite", tmp_path / "out.json"
+    base = ["eval", str(tiny["manifest"]), "--no-banks", "--workers", "1", "-q", "--db", str(db), "--json", str(out)]
+    assert main([*base, "--model", str(ruled)]) == 0
+    muted = json.loads(out.read_text())["categories"]["sexual"]
+    assert (
+        muted["tp"] + muted["fp"]
+        < tiny["full"]["categories"]["sexual"]["tp"] + tiny["full"]["categories"]["sexual"]["fp"]
+    )
+    # the shipped manifest (no such rule) decides the stored timelines again: the full run's figures
+    assert main([*base, "--rescore"]) == 0
+    res = json.loads(out.read_text())
+    assert res["scanned_now"] == 0 and res["categories"] == tiny["full"]["categories"]

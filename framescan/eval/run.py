@@ -5,7 +5,6 @@ compute the figures per category, with the signal behind every false flag and mi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import tempfile
@@ -21,6 +20,9 @@ from .rescore import ClipView, Rescorer, of_report, strongest_signal
 
 #: The JSON output's format version.
 EVAL_FORMAT = 1
+#: Settings in an archive fingerprint that ``--rescore`` decides again from the stored timelines
+#: (a report scanned under other values of these is rescored, not refused).
+RESCORED_SETTINGS = ("policy", "calibration")
 
 
 @dataclass
@@ -86,11 +88,14 @@ def stored_reports(
 
     fp = scan.fingerprint()
     ok_config: dict[str, bool] = {fp.config: True}
+    # what a rescore decides again (the policy, the manifests' calibration rules) may differ
+    mine = {k: v for k, v in fp.config_body.items() if k not in RESCORED_SETTINGS}
 
-    def same_settings(config_fp: str, report: dict[str, Any]) -> bool:
+    def same_settings(config_fp: str, store: Any) -> bool:
         if config_fp not in ok_config:
-            other = dataclasses.replace(scan, policy=report.get("policy"))
-            ok_config[config_fp] = other.fingerprint().config == config_fp
+            rows = store.execute("SELECT body FROM fingerprints WHERE fp = ?", (config_fp,))
+            body = json.loads(rows[0][0]) if rows else {}
+            ok_config[config_fp] = {k: v for k, v in body.items() if k not in RESCORED_SETTINGS} == mine
         return ok_config[config_fp]
 
     reports: dict[str, dict[str, Any]] = {}
@@ -117,7 +122,7 @@ def stored_reports(
                         errors[it.path] = f"{state}: {code}: {message}"
                     continue
                 report = unpack_report(blob)
-                if report is not None and (not any_policy or same_settings(config_fp, report)):
+                if report is not None and (not any_policy or same_settings(config_fp, store)):
                     found = report
                     break
             if found is not None:
