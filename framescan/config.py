@@ -82,6 +82,9 @@ class ScanConfig:
         limits: resource limits for the input.
         banks: hash-bank database path; None: the default database if it exists; False: off.
         ocr / lexicons: read on-screen text, and extra lexicon files or directories for it.
+        evidence / blur: give reports their evidence frames, sexual content pixelated unless
+            ``blur`` is False (``framescan.evidence``; not part of the fingerprints: the scores
+            are the same).
     """
 
     fps: float | None = None
@@ -99,6 +102,8 @@ class ScanConfig:
     banks: str | bool | None = None
     ocr: bool = False
     lexicons: tuple[str, ...] | None = None
+    evidence: bool = False
+    blur: bool = True
 
     def __post_init__(self) -> None:
         from .sample import make_sampler
