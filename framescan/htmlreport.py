@@ -308,8 +308,13 @@ def _facts(d: dict[str, Any]) -> str:
 
 
 def _sampling(s: dict[str, Any]) -> str:
+    mode = s.get("mode")
+    if mode == "fps":
+        return f"{s.get('fps'):g} fps"
+    if mode == "every":
+        return f"every {s.get('every')} frames"
     extra = ", ".join(f"{k} {v}" for k, v in s.items() if k != "mode")
-    return f"{s.get('mode')}{': ' + extra if extra else ''}"
+    return f"{mode}{': ' + extra if extra else ''}"
 
 
 def _frames(d: dict[str, Any], image_src: Callable[[int], str | None]) -> str:
