@@ -13,6 +13,8 @@ the highest score in it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .categories import Decision
 from .decide import category_decision, clip_decision
 from .policy import Policy
@@ -22,14 +24,19 @@ from .score import FrameScore
 #: Evidence items kept per segment (highest weighted score first) and in the clip summary.
 EVIDENCE_PER_SEGMENT = 10
 EVIDENCE_PER_CLIP = 50
+#: The timeline keeps a signal's series only when it exceeds this on some frame (the rest are
+#: noise no policy acts on), and rounds scores to this many decimals.
+TIMELINE_MIN_SCORE = 0.01
+TIMELINE_DECIMALS = 4
 
 
 class ClipAggregator:
     """Accumulates frame scores of one clip into category results."""
 
-    def __init__(self, policy: Policy, signals: dict[str, list[str]]) -> None:
+    def __init__(self, policy: Policy, signals: dict[str, list[str]], timeline: bool = False) -> None:
         self.policy = policy
         self.signals = signals
+        self.keep_timeline = timeline
         self.reset()
 
     def reset(self) -> None:
@@ -39,9 +46,12 @@ class ClipAggregator:
         self._top: list[Evidence] = []
         #: context labels (e.g. people): "model:label" -> {max_count, frames, first_time, peak_time}
         self.context: dict[str, dict[str, float | int]] = {}
+        self._frames: list[FrameScore] = []  # every scored frame, when the timeline is kept
 
     def update(self, frame: FrameScore) -> None:
         self.frames += 1
+        if self.keep_timeline:
+            self._frames.append(frame)
         for key, n in frame.context.items():
             c = self.context.setdefault(key, {"max_count": 0, "frames": 0, "first_time": frame.time})
             c["frames"] += 1
@@ -93,3 +103,23 @@ class ClipAggregator:
 
     def top_evidence(self) -> list[Evidence]:
         return sorted(self._top, key=lambda e: -e.weighted)[:EVIDENCE_PER_CLIP]
+
+    def timeline(self) -> dict[str, Any] | None:
+        """Every scored frame's scores, in time order (None unless asked for): ``time``,
+        ``frame_index``, per category the score the policy compared (``scores``), and per
+        category-feeding signal ("model:label") its raw score (``labels``; a signal that never
+        exceeds ``TIMELINE_MIN_SCORE`` is left out)."""
+        if not self.keep_timeline:
+            return None
+        frames = sorted(self._frames, key=lambda f: f.time)
+        nd = TIMELINE_DECIMALS
+        scores = {
+            cat: [round(f.scores.get(cat, 0.0), nd) for f in frames] for cat, res in self.results.items() if res.signals
+        }
+        keys = sorted({k for f in frames for k, v in f.labels.items() if v > TIMELINE_MIN_SCORE})
+        return {
+            "time": [round(f.time, 3) for f in frames],
+            "frame_index": [f.index for f in frames],
+            "scores": scores,
+            "labels": {k: [round(f.labels.get(k, 0.0), nd) for f in frames] for k in keys},
+        }

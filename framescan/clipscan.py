@@ -109,7 +109,7 @@ class ClipScan:
         self.fresh_frames = 0  # frames given to the models so far
         self.counts = {"reused": 0, "refined": 0, "ocr": 0}
         self.text = _TextReader(scanner, self.stage, self.counts) if scanner.ocr_reader is not None else None
-        self.agg = ClipAggregator(scanner.policy, scanner.signals)
+        self.agg = ClipAggregator(scanner.policy, scanner.signals, timeline=scanner.timeline)
         self.capture = EvidenceCapture(scanner.blur) if scanner.evidence else None
         self.stopped_at: float | None = None  # where an early exit stopped
 
@@ -366,6 +366,7 @@ class ClipScan:
             reasons=verdict.reasons,
             timings=self.timings,
             warnings=warnings,
+            timeline=self.agg.timeline(),
             extra={
                 "known_content": kc.to_dict() if kc is not None else None,
                 "context": {
@@ -437,4 +438,5 @@ def _reuse(fs: FrameScore, index: int, t: float, pts: int | None) -> FrameScore:
         [e.carried_to(index, t, pts) for e in fs.evidence],
         dict(fs.context),
         pts,
+        dict(fs.labels),
     )

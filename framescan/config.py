@@ -85,6 +85,8 @@ class ScanConfig:
         evidence / blur: give reports their evidence frames, sexual content pixelated unless
             ``blur`` is False (``framescan.evidence``; not part of the fingerprints: the scores
             are the same).
+        timeline: keep every scored frame's scores in the report (not in the fingerprint: it
+            adds to a report and changes nothing in it).
     """
 
     fps: float | None = None
@@ -104,6 +106,7 @@ class ScanConfig:
     lexicons: tuple[str, ...] | None = None
     evidence: bool = False
     blur: bool = True
+    timeline: bool = False
 
     def __post_init__(self) -> None:
         from .sample import make_sampler

@@ -33,7 +33,7 @@ from .preprocess import batch_view, preprocess_into
 from .probe import SourceLike, as_source, clip_info, open_container, select_video_stream
 from .report import Report
 from .sample import Sampler, make_sampler
-from .score import FrameScore, LabelMap
+from .score import FrameScore, LabelMap, SignalIndex
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ class Scanner:
             frames of its evidence (``Report.images``; ``framescan.evidence``).
         blur: pixelate sexual evidence in the evidence frames (default; False for authorised
             reviewers).
+        timeline: keep every scored frame's scores in the report (``Report.timeline``), so a
+            policy or a fusion rule can be evaluated again without decoding.
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class Scanner:
         lexicons: Sequence[str | os.PathLike] | None = None,
         evidence: bool = False,
         blur: bool = True,
+        timeline: bool = False,
     ) -> None:
         self._sampling = {
             "fps": fps,
@@ -137,6 +140,7 @@ class Scanner:
         self.decode_threads = int(decode_threads or DEFAULT_DECODE_THREADS)
         self.early_exit = early_exit
         self.evidence, self.blur = evidence, blur
+        self.timeline = timeline
         self.limits = limits or DEFAULT_LIMITS
         # ORT's pool threads spin between the parallel parts of a run unless told not to. When
         # every frame is scored the scan is inference-bound and the decoder needs little CPU:
@@ -178,6 +182,8 @@ class Scanner:
             for cat in sorted({t.category for t in self.lexicon.terms}):
                 lists = sorted({t.list_name for t in self.lexicon.terms if t.category == cat})
                 self.signals[cat] += [f"ocr+lexicon:{n}" for n in lists]
+        #: how raw signal scores make category scores (the scan's and ``framescan eval --rescore``'s)
+        self.signal_index = SignalIndex.of(manifests, self.lexicon if ocr else None)
         self.known = None if banks is False else KnownContent.open(None if banks in (None, True) else banks)  # type: ignore[arg-type]
         if self.known is not None:
             for cat, names in self.known.categories.items():

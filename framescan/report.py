@@ -237,6 +237,7 @@ _OWN_KEYS = frozenset(
         "evidence",
         "timings",
         "warnings",
+        "timeline",
     }
 )
 
@@ -261,6 +262,8 @@ class Report:
     framescan_version: str = __version__  # the version that wrote the report
     #: evidence frames (``framescan.evidence``): frame index -> JPEG; not in the JSON (see ``to_wire``)
     images: dict[int, bytes] = field(default_factory=dict, repr=False)
+    #: every scored frame's scores (``ClipAggregator.timeline``), or None when not asked for
+    timeline: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Report:
@@ -292,6 +295,7 @@ class Report:
             extra={k: v for k, v in d.items() if k not in _OWN_KEYS and k != IMAGES_KEY},
             framescan_version=d["framescan_version"],
             images={int(k): v for k, v in (d.get(IMAGES_KEY) or {}).items()},
+            timeline=d.get("timeline"),  # absent from reports written before the timeline
         )
 
     @classmethod
@@ -348,6 +352,7 @@ class Report:
             "evidence": [e.to_dict() for e in evidence],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "warnings": self.warnings,
+            "timeline": self.timeline,
             "known_content": None,
             "context": {},
         }

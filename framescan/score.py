@@ -7,13 +7,18 @@ beyond what the stronger one says, and one strong detection is never diluted).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .frames import Detections
 from .models import ModelManifest
 from .report import Evidence
+
+if TYPE_CHECKING:
+    from .lexicon import Lexicon
 
 
 @dataclass
@@ -27,11 +32,54 @@ class FrameScore:
     evidence: list[Evidence] = field(default_factory=list)
     context: dict[str, int] = field(default_factory=dict)  # "model:label" -> detections on this frame
     pts: int | None = None
+    #: "model:label" -> the highest raw (unweighted) score of that category-feeding signal on this
+    #: frame, evidence or not (the report's timeline; offline rescoring)
+    labels: dict[str, float] = field(default_factory=dict)
 
     def add(self, ev: Evidence) -> None:
         self.evidence.append(ev)
         if ev.weighted > self.scores.get(ev.category, 0.0):
             self.scores[ev.category] = ev.weighted
+        key = f"{ev.model}:{ev.label}"
+        if ev.score > self.labels.get(key, 0.0):
+            self.labels[key] = ev.score
+
+
+@dataclass(frozen=True)
+class SignalIndex:
+    """Every category-feeding signal, ``"model:label"`` (on-screen text: ``"ocr:<list>:<term>"``)
+    -> (category, weight): how raw signal scores (``FrameScore.labels``, the report's
+    ``timeline.labels``) make the category scores a policy compares. The scan and
+    ``framescan eval --rescore`` both score frames through it."""
+
+    signals: dict[str, tuple[str, float]]
+
+    @classmethod
+    def of(cls, manifests: Iterable[ModelManifest], lexicon: Lexicon | None = None) -> SignalIndex:
+        out = {
+            f"{m.name}:{lab.name}": (lab.category, float(lab.weight))
+            for m in manifests
+            for lab in m.labels
+            if lab.category is not None
+        }
+        if lexicon is not None:
+            from .ocr import OCR_MODEL
+
+            out.update({f"{OCR_MODEL}:{t.list_name}:{t.term}": (t.category, float(t.weight)) for t in lexicon.terms})
+        return cls(out)
+
+    def category_scores(self, labels: dict[str, float]) -> dict[str, float]:
+        """A frame's category scores from its raw signal scores: per category, the strongest
+        weighted signal (signals not in the index are ignored)."""
+        out: dict[str, float] = {}
+        for key, score in labels.items():
+            entry = self.signals.get(key)
+            if entry is None:
+                continue
+            cat, weight = entry
+            if score * weight > out.get(cat, 0.0):
+                out[cat] = score * weight
+        return out
 
 
 #: A classifier reports every class on every frame: probabilities below this are not kept as
@@ -62,8 +110,17 @@ class LabelMap:
         ids = dets.class_id
         valid = (ids >= 0) & (ids < len(self.names))
         ids = np.where(valid, ids, 0)
+        feeding = valid & self.feeds[ids] & (dets.score > 0)
+        if not dets.has_boxes:  # every class's score counts, also below the evidence floor
+            for i in np.flatnonzero(feeding):
+                cid = int(ids[i])
+                key, score = f"{self.model}:{self.names[cid]}", float(dets.score[i])
+                frame.labels[key] = max(frame.labels.get(key, 0.0), score)
+                cat, weighted = self.category[cid], score * float(self.weight[cid])
+                if weighted > frame.scores.get(cat, 0.0):  # type: ignore[arg-type]
+                    frame.scores[cat] = weighted  # type: ignore[index]
         floor = 0.0 if dets.has_boxes else CLASSIFIER_EVIDENCE_MIN
-        sel = np.flatnonzero(valid & self.feeds[ids] & (dets.score > floor))
+        sel = np.flatnonzero(feeding & (dets.score > floor))
         for i in sel:
             cid = int(ids[i])
             score = float(dets.score[i])

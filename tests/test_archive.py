@@ -38,6 +38,7 @@ from framescan.archive import (
     sniff_video,
     walk_folder,
 )
+from framescan.archive.store import unpack_report
 from framescan.cli.archive import summary_from_stderr
 from framescan.config import ScanConfig
 from framescan.limits import DEFAULT_LIMITS
@@ -152,6 +153,14 @@ def test_clean_run_results(corpus: Path, clean_db: Path) -> None:
     failed = sorted(r[2] for r in res.values() if r[0] == "failed")
     assert len(failed) == 2 and all(failed), failed
     assert res[_sha(corpus / "a" / "clip07.mp4")] == ("done", "allow", None)
+    # the store keeps every scanned report's timeline (framescan eval --rescore reads it)
+    con = sqlite3.connect(clean_db)
+    try:
+        blobs = con.execute("SELECT report FROM results WHERE state = 'done'").fetchall()
+    finally:
+        con.close()
+    reports = [unpack_report(b) for (b,) in blobs]
+    assert reports and all(len(r["timeline"]["time"]) == r["coverage"]["scored_frames"] > 0 for r in reports)
 
 
 # ---------------------------------------------------------------------------- (a) kill test

@@ -101,10 +101,13 @@ def test_timeline_segment_where_it_should_be(page: Any, scanned: dict[str, Any])
         return {plot: [plot.left, plot.width], segments: [...g.querySelectorAll('rect.segment')].map(s => {
             const r = s.getBoundingClientRect(); return [r.left, r.width]; }),
             thresholds: g.querySelectorAll('line.threshold').length,
+            points: g.querySelector('polyline.scores').points.length,
             duration: +document.querySelector('svg.timeline').dataset.duration}; })()"""
     )
     assert g["duration"] == pytest.approx(15.0, abs=0.1)
     assert g["thresholds"] == 2
+    # --html keeps the timeline: the score of every scored frame is drawn
+    assert g["points"] == len(scanned["report"]["timeline"]["time"]) == scanned["report"]["coverage"]["scored_frames"]
     assert len(g["segments"]) == 1
     (left, width), (x, w) = g["plot"], g["segments"][0]
     start, end = (x - left) / width * 15.0, (x + w - left) / width * 15.0

@@ -162,14 +162,17 @@ class ArchiveRun:
 
     def _make_engine(self) -> Engine:
         o = self.opts
+        # the store keeps every report's timeline: policies and fusion rules can be evaluated
+        # again from it without decoding (framescan eval --rescore)
+        scan = dataclasses.replace(o.scan, timeline=True)
         if o.ray:
-            return RayEngine(o.ray_address, o.workers, o.scan, o.ray_ship_bytes)
+            return RayEngine(o.ray_address, o.workers, scan, o.ray_ship_bytes)
         from ..isolate import default_workers
 
         workers = int(o.workers or default_workers())
         if workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {workers}")
-        return LocalEngine(workers, o.scan)
+        return LocalEngine(workers, scan)
 
     # -- fatal errors stop the run
 

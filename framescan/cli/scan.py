@@ -213,6 +213,7 @@ def scan_config(args: argparse.Namespace) -> ScanConfig:
         early_exit=args.early_exit,
         limits=parse_limits(args),
         banks=False if args.no_banks else args.banks,
+        timeline=getattr(args, "timeline", False),  # scan's own option; archive scans always keep it
     )
 
 
@@ -249,6 +250,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         dest="blur",
         action="store_false",
         help="keep sexual content unpixelated in evidence frames (for authorised reviewers; default: pixelated)",
+    )
+    p.add_argument(
+        "--timeline",
+        action="store_true",
+        help="keep every scored frame's scores in the report (its 'timeline'; archive scans always keep it)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument(
@@ -362,7 +368,11 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.evidence, "--evidence")
     if not args.blur and not (args.evidence or args.html):
         raise UsageError("--no-blur applies to evidence frames: add --evidence DIR or --html OUT")
-    config = replace(scan_config(args), evidence=bool(args.evidence or args.html), blur=args.blur)
+    config = scan_config(args)
+    # the HTML report draws every scored frame's scores: --html keeps the timeline
+    config = replace(
+        config, evidence=bool(args.evidence or args.html), blur=args.blur, timeline=config.timeline or bool(args.html)
+    )
     if not args.quiet and sys.stderr.isatty() and stale_kernels("framescan.preprocess"):  # every scan runs it
         print("compiling kernels (first run only)...", file=sys.stderr, flush=True)
     # Model/config errors end the run before any clip (exit 4).
