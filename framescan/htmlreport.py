@@ -64,6 +64,7 @@ figure.evidence button.veiled::after { content: "click to reveal"; position: abs
 figure.evidence figcaption { padding: 4px 0; }
 mark { background: #ffe066; padding: 0 2px; }
 table.queue td { padding: 6px 10px 6px 0; }
+table.queue td.thumbs { white-space: nowrap; }
 table.queue img { height: 72px; margin-right: 4px; border-radius: 3px; filter: blur(8px); }
 a { color: #0b57d0; }
 nav.pages a, nav.pages span { margin-right: 8px; }
@@ -455,7 +456,7 @@ def queue_page(
         trs.append(
             f'<tr class="item" data-decision="{esc(label.lower())}"><td><span class="decision" '
             f'style="background:{colour};font-size:13px">{esc(label)}</span></td><td>{name}<div class="muted">'
-            f"{esc(score)}</div></td><td>{'<br>'.join(esc(w) for w in why[:3])}</td><td>{thumbs}</td></tr>"
+            f'{esc(score)}</div></td><td>{"<br>".join(esc(w) for w in why[:3])}</td><td class="thumbs">{thumbs}</td></tr>'
         )
     body.append(
         '<table class="queue"><tr><th>decision</th><th>clip</th><th>why</th><th>evidence (blurred)</th></tr>'
