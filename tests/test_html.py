@@ -224,3 +224,25 @@ def test_usage_errors(
     err = capsys.readouterr().err
     assert ex.value.code == 2 and says in err and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_on_screen_text_marks_the_term_and_known_content_lists_matches() -> None:
+    from framescan.htmlreport import _known, _texts
+
+    d = {
+        "evidence": [
+            {"time": 1.0, "category": "bullying", "label": "bullying.id:dasar goblok", "text": "kamu DASAR goblok <b>"},
+            {"time": 1.5, "category": "bullying", "label": "bullying.id:dasar goblok", "text": "kamu DASAR goblok <b>"},
+        ],
+        "known_content": {
+            "matches": [
+                {"bank": "terror", "item": "clip-7", "category": "extremism", "decision": "block",
+                 "query_match_percent": 100.0, "segments": [{"start": 0.0, "end": 4.0}]}
+            ]
+        },
+    }  # fmt: skip
+    text = _texts(d)
+    assert text.count("<tr>") == 2  # the header and one line: the same text and term once
+    assert "kamu <mark>DASAR goblok</mark> &lt;b&gt;" in text
+    known = _known(d)
+    assert "terror" in known and "clip-7" in known and "0.00-4.00 s" in known and "100%" in known
