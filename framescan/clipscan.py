@@ -16,6 +16,7 @@ from .aggregate import ClipAggregator
 from .decide import decide, should_stop
 from .decode import DecodeStats, FrameDecoder
 from .errors import NoFrames, Truncated
+from .evidence import EvidenceCapture
 from .frames import Geometry, YuvFrame
 from .known import KnownContentResult
 from .limits import Limits
@@ -109,6 +110,7 @@ class ClipScan:
         self.counts = {"reused": 0, "refined": 0, "ocr": 0}
         self.text = _TextReader(scanner, self.stage, self.counts) if scanner.ocr_reader is not None else None
         self.agg = ClipAggregator(scanner.policy, scanner.signals, timeline=scanner.timeline)
+        self.capture = EvidenceCapture(scanner.blur) if scanner.evidence else None
         self.stopped_at: float | None = None  # where an early exit stopped
 
     def run(self) -> Report:
@@ -205,6 +207,8 @@ class ClipScan:
                     self.known.add(frame)
                 if self.text is not None:
                     self.text.read(frame)
+                if self.capture is not None:
+                    self.capture.add(frame)
                 items.append(((frame.index, frame.time, frame.pts), geos))
                 del frame, item
                 if slot == scanner.batch_size or len(items) >= 4 * scanner.batch_size:
@@ -264,6 +268,8 @@ class ClipScan:
                 if found:  # on-screen text joins the fusion
                     self.scanner.signal_index.fuse(fs)
             self.agg.update(fs)
+            if self.capture is not None:
+                self.capture.scored(fs)
             if self.adaptive:
                 self.scored.append(fs)
         self.stage["aggregate"] += time.perf_counter() - t0
@@ -281,7 +287,7 @@ class ClipScan:
             self.scored,
             self.info.duration,
             scanner.policy,
-            lambda frames: scanner.score_frames(frames, self.stage),
+            self._score_refined,
             scanner.batch_size,
             self.stage,
         )
@@ -291,6 +297,17 @@ class ClipScan:
             for fs in sorted(self.scored, key=lambda f: f.time):
                 self.agg.update(fs)
         self.timings["refine"] = time.perf_counter() - t0
+
+    def _score_refined(self, frames: list[YuvFrame]) -> list[FrameScore]:
+        """Score the refinement pass's frames (and keep copies of them for evidence frames)."""
+        if self.capture is not None:
+            for f in frames:
+                self.capture.add(f)
+        scores = self.scanner.score_frames(frames, self.stage)
+        if self.capture is not None:
+            for fs in scores:
+                self.capture.scored(fs)
+        return scores
 
     def _report(self, info: ClipInfo, st: DecodeStats, kc: KnownContentResult | None) -> Report:
         """The clip's report. Raises when no frame could be decoded; a clip not read completely
@@ -338,8 +355,7 @@ class ClipScan:
             stopped_at=self.stopped_at,
         )
         verdict = decide(self.agg.results, kc, partial)
-        self.timings["total"] = time.perf_counter() - self.t_start
-        return Report(
+        report = Report(
             source=name,
             status="partial" if partial else "complete",
             decision=verdict.decision,
@@ -366,6 +382,12 @@ class ClipScan:
                 },
             },
         )
+        if self.capture is not None:
+            t0 = time.perf_counter()
+            report.images = self.capture.images(report.evidence_items())
+            self.timings["evidence"] = time.perf_counter() - t0
+        self.timings["total"] = time.perf_counter() - self.t_start
+        return report
 
 
 class _TextReader:

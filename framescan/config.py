@@ -94,6 +94,9 @@ class ScanConfig:
         limits: resource limits for the input.
         banks: hash-bank database path; None: the default database if it exists; False: off.
         ocr / lexicons: read on-screen text, and extra lexicon files or directories for it.
+        evidence / blur: give reports their evidence frames, sexual content pixelated unless
+            ``blur`` is False (``framescan.evidence``; not part of the fingerprints: the scores
+            are the same).
         timeline: keep every scored frame's scores in the report (not in the fingerprint: it
             adds to a report and changes nothing in it).
     """
@@ -113,6 +116,8 @@ class ScanConfig:
     banks: str | bool | None = None
     ocr: bool = False
     lexicons: tuple[str, ...] | None = None
+    evidence: bool = False
+    blur: bool = True
     timeline: bool = False
 
     def __post_init__(self) -> None:

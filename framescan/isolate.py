@@ -123,7 +123,7 @@ def _worker_main(conn: Any) -> None:
         try:
             source = payload if kind == "bytes" else str(payload)
             report = scanner.scan(source, name=name, progress=progress if want_progress else None, limits=limits)
-            conn.send(("report", report.to_dict()))
+            conn.send(("report", report.to_wire()))
         except FramescanError as ex:
             conn.send(("error", ex.to_dict()))
         except MemoryError:

@@ -91,6 +91,10 @@ class Scanner:
             evidence for hate, bullying and extremism.
         lexicons: extra lexicon files or directories (after the bundled lists and
             ``$FRAMESCAN_LEXICONS``).
+        evidence: keep small copies of the scored frames and give each report the evidence
+            frames of its evidence (``Report.images``; ``framescan.evidence``).
+        blur: pixelate sexual evidence in the evidence frames (default; False for authorised
+            reviewers).
         timeline: keep every scored frame's scores in the report (``Report.timeline``), so a
             policy or a fusion rule can be evaluated again without decoding.
     """
@@ -113,6 +117,8 @@ class Scanner:
         banks: str | os.PathLike | bool | None = None,
         ocr: bool = False,
         lexicons: Sequence[str | os.PathLike] | None = None,
+        evidence: bool = False,
+        blur: bool = True,
         timeline: bool = False,
     ) -> None:
         self._sampling = {
@@ -133,6 +139,7 @@ class Scanner:
         self.threads = int(threads or available_cores())
         self.decode_threads = int(decode_threads or DEFAULT_DECODE_THREADS)
         self.early_exit = early_exit
+        self.evidence, self.blur = evidence, blur
         self.timeline = timeline
         self.limits = limits or DEFAULT_LIMITS
         # ORT's pool threads spin between the parallel parts of a run unless told not to. When

@@ -23,6 +23,9 @@ from .errors import FramescanError
 from .probe import ClipInfo
 
 SCHEMA = "framescan.report/1"
+#: The key of a report dict that carries the report's evidence frames (``Report.images``)
+#: between processes (``Report.to_wire``); never part of a report written out.
+IMAGES_KEY = "__evidence_images__"
 #: The JSON Schema of ``framescan.report/1``, shipped in the package.
 SCHEMA_PATH = Path(__file__).parent / "schema" / "report-1.json"
 #: When this environment variable is set (the test suite sets it), every report is checked
@@ -45,6 +48,7 @@ class Evidence:
     reused: bool = False  # a near-duplicate frame given the last scored frame's result
     text: str | None = None  # on-screen text: the text as read that the term matched
     pts: int | None = None  # the frame's presentation timestamp (stream time base); None if the container gives none
+    image: str | None = None  # the evidence frame's path, relative to the report (framescan.evidence)
 
     def carried_to(self, frame_index: int, time: float, pts: int | None) -> Evidence:
         """This evidence on another frame that shows the same thing (a near-duplicate frame, or a
@@ -73,6 +77,8 @@ class Evidence:
             d["text"] = self.text
         if self.reused:
             d["reused"] = True
+        if self.image is not None:
+            d["image"] = self.image
         return d
 
     @classmethod
@@ -90,6 +96,7 @@ class Evidence:
             reused=d.get("reused", False),
             text=d.get("text"),
             pts=d.get("pts"),
+            image=d.get("image"),
         )
 
 
@@ -253,6 +260,8 @@ class Report:
     error: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     framescan_version: str = __version__  # the version that wrote the report
+    #: evidence frames (``framescan.evidence``): frame index -> JPEG; not in the JSON (see ``to_wire``)
+    images: dict[int, bytes] = field(default_factory=dict, repr=False)
     #: every scored frame's scores (``ClipAggregator.timeline``), or None when not asked for
     timeline: dict[str, Any] | None = None
 
@@ -283,8 +292,9 @@ class Report:
             timings=d["timings"],
             warnings=d["warnings"],
             error=d["error"],
-            extra={k: v for k, v in d.items() if k not in _OWN_KEYS},
+            extra={k: v for k, v in d.items() if k not in _OWN_KEYS and k != IMAGES_KEY},
             framescan_version=d["framescan_version"],
+            images={int(k): v for k, v in (d.get(IMAGES_KEY) or {}).items()},
             timeline=d.get("timeline"),  # absent from reports written before the timeline
         )
 
@@ -350,6 +360,18 @@ class Report:
         if os.environ.get(VALIDATE_ENV):
             validate(d)
         return d
+
+    def to_wire(self) -> dict[str, Any]:
+        """``to_dict`` plus the evidence frames under ``IMAGES_KEY`` (for a worker process or an
+        archive engine to hand the report over; ``from_dict`` takes them back)."""
+        d = self.to_dict()
+        if self.images:
+            d[IMAGES_KEY] = dict(self.images)
+        return d
+
+    def evidence_items(self) -> list[Evidence]:
+        """Every evidence item of the report once (the clip's and every segment's), strongest first."""
+        return self._evidence_list()[0]
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)

@@ -38,7 +38,7 @@ from framescan.archive import (
     sniff_video,
     walk_folder,
 )
-from framescan.archive.store import unpack_report
+from framescan.archive.store import STORE_SCHEMA_VERSION, unpack_report
 from framescan.cli.archive import summary_from_stderr
 from framescan.config import ScanConfig
 from framescan.limits import DEFAULT_LIMITS
@@ -768,7 +768,7 @@ def test_store_of_schema_1_is_upgraded(tmp_path: Path) -> None:
     assert row["reasons"] == report["reasons"] and row["known_content"] == [{"bank": "terror", "item": "x"}]
     con = sqlite3.connect(db)
     try:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert con.execute("PRAGMA user_version").fetchone()[0] == STORE_SCHEMA_VERSION
         assert con.execute("SELECT path, skipped FROM paths").fetchall() == [("/src/a.mp4", None)]
     finally:
         con.close()

@@ -525,6 +525,30 @@ def test_policy_fps_and_deadline_params(server: RunningServer, short_flagged: Pa
     assert len(server.service._pools) <= 2
 
 
+def test_report_html_and_evidence_frames(server: RunningServer, short_flagged: Path) -> None:
+    """``GET /v1/jobs/{id}/report.html``: the job's page with its evidence frames embedded, under
+    the job's tenant rules; each frame also at ``/v1/jobs/{id}/evidence/{frame}.jpg``."""
+    with httpx.Client(base_url=server.url, headers=auth(), timeout=120) as c:
+        r = c.post("/v1/scan", content=short_flagged.read_bytes(), params={"name": "a<b>.mp4"})
+        assert r.status_code == 200 and r.json()["decision"] == "block"
+        assert all("image" not in e for e in r.json()["evidence"])  # the JSON report is unchanged
+        job = r.headers["x-job-id"]
+        page = c.get(f"/v1/jobs/{job}/report.html")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        html = page.text
+        assert "BLOCK" in html and "a&lt;b&gt;.mp4" in html and "<b>.mp4" not in html
+        frames = sorted({int(m) for m in re.findall(r'data-frame="(\d+)"', html)})
+        assert frames and html.count('src="data:image/jpeg;base64,') == len(frames)
+        img = c.get(f"/v1/jobs/{job}/evidence/{frames[0]}.jpg")
+        assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg" and img.content[:2] == b"\xff\xd8"
+        assert c.get(f"/v1/jobs/{job}/evidence/999999.jpg").status_code == 404
+        # another tenant's job is not found; no token is 401
+        assert c.get(f"/v1/jobs/{job}/report.html", headers=auth(TOKEN_B)).status_code == 404
+        assert c.get(f"/v1/jobs/{job}/evidence/{frames[0]}.jpg", headers=auth(TOKEN_B)).status_code == 404
+        assert httpx.get(f"{server.url}/v1/jobs/{job}/report.html", timeout=10).status_code == 401
+
+
 # ------------------------------------------------------------------------------------------
 # health, readiness, metrics, docs
 

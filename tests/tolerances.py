@@ -28,3 +28,9 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = iw * ih
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+#: An evidence frame (framescan.evidence: a JPEG at quality 85, shrunk with area averaging of the
+#: luma and linear chroma) against the same frame decoded again by PyAV and shrunk with cv2's area
+#: averaging, outside the boxes: mean absolute difference per channel, in 8-bit levels.
+EVIDENCE_FRAME_MAX_MEAN_DIFF = 3.0  # measured 1.5; the frames 0.5 s away: 28-34

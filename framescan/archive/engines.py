@@ -62,7 +62,7 @@ class LocalEngine(Engine):
                 return _aborted(path)
             self._inflight += 1
         try:
-            return dict(pool.scan(path).to_dict())
+            return pool.scan(path).to_wire()
         except FramescanError as ex:  # a replacement worker could not start: the engine is broken
             raise ModelError(f"the worker pool failed: {ex.message}") from ex
         finally:
@@ -110,7 +110,7 @@ class ScanActor:
         from ..report import Report
 
         try:
-            return self.scanner.scan(source, name=name).to_dict()
+            return self.scanner.scan(source, name=name).to_wire()
         except FramescanError as ex:
             return Report.from_error(name, ex).to_dict()
         except MemoryError as ex:

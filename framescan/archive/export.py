@@ -1,4 +1,5 @@
-"""Exporting an archive store: one row per path (``iter_export``) as JSON lines, CSV or Parquet."""
+"""Exporting an archive store: one row per path (``iter_export``) as JSON lines, CSV or Parquet,
+or as an HTML review queue (``write_html``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import ConfigError
 from .store import Store, unpack_report
 
-EXPORT_FORMATS = ("jsonl", "csv", "parquet")
+EXPORT_FORMATS = ("jsonl", "csv", "parquet", "html")
+#: Clips per page of the HTML review queue.
+QUEUE_PAGE_SIZE = 50
+#: The queue's order: most severe first, then the clips that could not be scanned.
+_RISK = {"block": 0, "review": 1, "allow": 2, "failed": 3, "quarantined": 4, "pending": 5, "skipped": 6}
 EXPORT_COLUMNS = (
     "path",
     "sha256",
@@ -129,8 +135,8 @@ def iter_export(
 def write_export(rows: Iterable[dict[str, Any]], fmt: str, out: str | None) -> int:
     """Write rows as ``jsonl``, ``csv`` (nested fields as JSON text) or ``parquet`` (needs
     pyarrow); ``out`` None or ``-`` is stdout (not for parquet). Returns the row count."""
-    if fmt not in EXPORT_FORMATS:
-        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if fmt not in EXPORT_FORMATS or fmt == "html":  # html: write_html, which reads the store's evidence frames
+        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS[:3])}")
     if fmt == "parquet":
         return _write_parquet(rows, out)
     n = 0
@@ -157,6 +163,67 @@ def write_export(rows: Iterable[dict[str, Any]], fmt: str, out: str | None) -> i
         else:
             f.flush()
     return n
+
+
+def _risk(row: dict[str, Any]) -> tuple[Any, ...]:
+    rank = _RISK.get(row["decision"], 2) if row["state"] == "done" else _RISK.get(row["state"], 5)
+    return (rank, -(row["max_score"] or 0.0), row["path"])
+
+
+def write_html(store: Store, rows: Iterable[dict[str, Any]], out: str, page_size: int = QUEUE_PAGE_SIZE) -> int:
+    """The review queue: ``out/index.html`` (and ``page-N.html``) lists the clips by risk (block,
+    review, allow, then failed, quarantined, pending and skipped files; highest score first), one
+    row per path with its decision, top reasons and evidence thumbnails, linking to the clip's
+    page ``out/clips/<sha256>.html`` (decision, timeline, evidence frames from the store). Every
+    link is relative, so the folder can be moved or copied. Returns the row count."""
+    from ..evidence import image_name
+    from ..htmlreport import clip_page, queue_page
+    from ..report import Report
+
+    root = Path(out)
+    clips = root / "clips"
+    clips.mkdir(parents=True, exist_ok=True)
+    queue: list[dict[str, Any]] = []
+    written: set[str] = set()
+    for row in rows:
+        report, sha = row.pop("report", None), row["sha256"]
+        entry = {k: row[k] for k in ("path", "state", "decision", "max_score", "max_category", "reasons")}
+        entry["error"] = f"[{row['error_code']}] {row['error_message']}" if row.get("error_code") else None
+        entry["thumbs"], entry["link"] = [], None
+        if report is not None and sha:
+            page = f"{sha[:32]}.html"
+            folder = f"evidence/{sha[:32]}"
+            images = store.evidence(sha, row["models_fp"], row["config_fp"]) if row["state"] == "done" else {}
+            srcs = {i: f"{folder}/{image_name(i)}" for i in images}
+            if page not in written:
+                written.add(page)
+                if images:
+                    (clips / folder).mkdir(parents=True, exist_ok=True)
+                    for i, jpeg in images.items():
+                        (clips / srcs[i]).write_bytes(jpeg)
+                r = Report.from_dict(report)
+                (clips / page).write_text(clip_page(r, srcs.get, back="../index.html"), encoding="utf-8")
+            ranked = sorted(
+                {
+                    e["frame_index"]: e["weighted"] for e in report.get("evidence") or [] if e["frame_index"] in srcs
+                }.items(),
+                key=lambda kv: -kv[1],
+            )
+            entry["thumbs"] = [f"clips/{srcs[i]}" for i, _ in ranked[:3]]
+            entry["link"] = f"clips/{page}"
+        queue.append(entry)
+    queue.sort(key=_risk)
+    pages = max(1, -(-len(queue) // page_size))
+
+    def name(i: int) -> str:
+        return "index.html" if i == 0 else f"page-{i + 1}.html"
+
+    for i in range(pages):
+        html = queue_page(
+            queue[i * page_size : (i + 1) * page_size], i, pages, len(queue), name, "framescan review queue"
+        )
+        (root / name(i)).write_text(html, encoding="utf-8")
+    return len(queue)
 
 
 def _require_pyarrow() -> Any:
@@ -251,7 +318,12 @@ def export(
     """Export the store at ``db`` (see ``iter_export`` and ``write_export``); returns the row count."""
     if fmt == "parquet":
         _require_pyarrow()
+    if fmt == "html" and out in (None, "-"):
+        raise ConfigError("html export writes a folder of pages: give it with -o DIR")
     with Store(db, create=False) as store:
+        if fmt == "html":
+            rows = iter_export(store, flagged=flagged, all_fingerprints=all_fingerprints, reports=True)
+            return write_html(store, rows, str(out))
         return write_export(
             iter_export(store, flagged=flagged, all_fingerprints=all_fingerprints, reports=reports), fmt, out
         )

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from ..config import ScanConfig
 from ..errors import ConfigError, ErrorCode
 from ..progress import Progress, fmt_duration
+from ..report import IMAGES_KEY
 from .discover import DEFAULT_EXTENSIONS, SKIP_REASONS, Job, Skipped, is_regular, read_list, walk_folder
 from .engines import Engine, LocalEngine, RayEngine
 from .fingerprint import check_report, hash_file
@@ -163,8 +164,9 @@ class ArchiveRun:
     def _make_engine(self) -> Engine:
         o = self.opts
         # the store keeps every report's timeline: policies and fusion rules can be evaluated
-        # again from it without decoding (framescan eval --rescore)
-        scan = dataclasses.replace(o.scan, timeline=True)
+        # again from it without decoding (framescan eval --rescore); and its evidence frames,
+        # for the review queue (framescan export --format html)
+        scan = dataclasses.replace(o.scan, timeline=True, evidence=True)
         if o.ray:
             return RayEngine(o.ray_address, o.workers, scan, o.ray_ship_bytes)
         from ..isolate import default_workers
@@ -354,6 +356,7 @@ class ArchiveRun:
         if self.stop.is_set():
             return None, None
         report = self.engine.scan(slot, path)
+        images = report.pop(IMAGES_KEY, None)  # the evidence frames, kept in the store beside the report
         if self.stop.is_set():
             return None, None  # stopping: the engine may have been torn down under this scan; rescan next time
         self.stats.add("scanned")
@@ -378,7 +381,7 @@ class ArchiveRun:
                 out.state = "quarantined"
             else:
                 out.state = "pending"
-        store.record(sha, self.fp, out, size, path, tries)
+        store.record(sha, self.fp, out, size, path, tries, images if out.state == "done" else None)
         self.stats.add("committed")
         if out.state == "pending":
             self.stats.add("retried")

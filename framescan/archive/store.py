@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -20,6 +21,8 @@ from .. import _sqlite
 from ..categories import Decision
 from ..errors import ConfigError, ErrorCode, FramescanError
 from .fingerprint import Fingerprints
+
+log = logging.getLogger(__name__)
 
 STATES = ("pending", "done", "failed", "quarantined")
 DECISIONS = tuple(Decision)  # the decisions a done file can have, least severe first
@@ -69,7 +72,16 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (sha256, models_fp, config_fp)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS results_state ON results (models_fp, config_fp, state);
+CREATE TABLE IF NOT EXISTS evidence (
+    sha256 TEXT NOT NULL, models_fp TEXT NOT NULL, config_fp TEXT NOT NULL,
+    frame_index INTEGER NOT NULL, jpeg BLOB NOT NULL,
+    PRIMARY KEY (sha256, models_fp, config_fp, frame_index)
+) WITHOUT ROWID;
 """
+#: Evidence frames kept per result (the report's strongest; framescan.evidence keeps as many).
+EVIDENCE_PER_ITEM = 12
+#: Evidence frames kept in a store, in bytes: beyond it, results are committed without theirs.
+EVIDENCE_MAX_BYTES = 2 << 30
 
 
 def _is_full(ex: BaseException) -> bool:
@@ -140,13 +152,23 @@ def _migrate_1_to_2(con: sqlite3.Connection) -> None:
         )
 
 
+_migrate_2_to_3 = """
+CREATE TABLE evidence (
+    sha256 TEXT NOT NULL, models_fp TEXT NOT NULL, config_fp TEXT NOT NULL,
+    frame_index INTEGER NOT NULL, jpeg BLOB NOT NULL,
+    PRIMARY KEY (sha256, models_fp, config_fp, frame_index)
+) WITHOUT ROWID;
+"""
+
+
 def _stamp(con: sqlite3.Connection) -> None:
     con.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (f"framescan.archive/{STORE_SCHEMA_VERSION}",))
 
 
 #: 1: the first schema; 2: ``paths.skipped`` (files seen and skipped, with their reason) and
-#: ``max_category`` = the category that decided (re-derived from the stored reports).
-_STORE_SCHEMA = _sqlite.Schema(_SCHEMA, migrations=(_migrate_1_to_2,), stamp=_stamp)
+#: ``max_category`` = the category that decided (re-derived from the stored reports); 3: ``evidence``
+#: (each result's evidence frames, JPEG, replaced with the result).
+_STORE_SCHEMA = _sqlite.Schema(_SCHEMA, migrations=(_migrate_1_to_2, _migrate_2_to_3), stamp=_stamp)
 STORE_SCHEMA_VERSION = _STORE_SCHEMA.version
 
 
@@ -158,8 +180,17 @@ class Store:
     re-hashing. Any ``sqlite3`` error while writing raises ``StoreError`` (``full=True`` for
     ``database or disk is full``)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, max_pages: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        max_pages: int | None = None,
+        evidence_bytes: int = EVIDENCE_MAX_BYTES,
+    ) -> None:
         self.path = Path(path)
+        self.evidence_bytes = evidence_bytes
+        self._evidence_total: int | None = None  # bytes of evidence frames in the store, once counted
         if not create and not self.path.is_file():
             raise ConfigError(f"result store {self.path} does not exist")
         self._lock = threading.RLock()
@@ -326,39 +357,90 @@ class Store:
             ).fetchone()
         return (row[0], int(row[1]), row[2], row[3]) if row else None
 
-    def record(self, sha: str, fp: Fingerprints, out: Outcome, size: int | None, source: str, tries: int) -> None:
-        """Commit one result in its own transaction (the buffered path rows go first, in theirs)."""
+    def record(
+        self,
+        sha: str,
+        fp: Fingerprints,
+        out: Outcome,
+        size: int | None,
+        source: str,
+        tries: int,
+        images: dict[int, bytes] | None = None,
+    ) -> None:
+        """Commit one result in its own transaction (the buffered path rows go first, in theirs),
+        with its evidence frames (``images``: frame index -> JPEG), which replace the ones it had:
+        up to ``EVIDENCE_PER_ITEM``, none once the store's frames reach ``evidence_bytes``."""
         self.flush()
-        self._write(
-            "commit a result",
-            lambda: self._db.execute(
-                "INSERT INTO results (sha256, models_fp, config_fp, state, tries, decision, status, error_code, "
-                "error_message, max_score, max_category, size, source, report, seconds, updated) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (sha256, models_fp, config_fp) DO UPDATE SET state = excluded.state, "
-                "tries = excluded.tries, decision = excluded.decision, status = excluded.status, "
-                "error_code = excluded.error_code, error_message = excluded.error_message, "
-                "max_score = excluded.max_score, max_category = excluded.max_category, "
-                "size = coalesce(results.size, excluded.size), source = coalesce(results.source, excluded.source), "
-                "report = excluded.report, seconds = excluded.seconds, updated = excluded.updated",
-                (
-                    sha,
-                    fp.models,
-                    fp.config,
-                    out.state,
-                    tries,
-                    out.decision,
-                    out.status,
-                    out.error_code,
-                    out.error_message,
-                    out.max_score,
-                    out.max_category,
-                    size,
-                    db_path_text(source),
-                    pack_report(out.report),
-                    out.seconds,
-                    time.time(),
-                ),
+
+        def fn() -> None:
+            self._record(sha, fp, out, size, source, tries)
+            self._replace_evidence(sha, fp, images or {})
+
+        try:
+            self._write("commit a result", fn)
+        except BaseException:
+            self._evidence_total = None  # rolled back: count again next time
+            raise
+
+    def _replace_evidence(self, sha: str, fp: Fingerprints, images: dict[int, bytes]) -> None:
+        key = (sha, fp.models, fp.config)
+        if self._evidence_total is None:
+            self._evidence_total = int(
+                self._db.execute("SELECT coalesce(sum(length(jpeg)), 0) FROM evidence").fetchone()[0]
+            )
+        old = self._db.execute(
+            "SELECT coalesce(sum(length(jpeg)), 0) FROM evidence WHERE sha256 = ? AND models_fp = ? AND config_fp = ?",
+            key,
+        ).fetchone()[0]
+        self._db.execute("DELETE FROM evidence WHERE sha256 = ? AND models_fp = ? AND config_fp = ?", key)
+        self._evidence_total -= int(old)
+        for index, jpeg in list(images.items())[:EVIDENCE_PER_ITEM]:
+            if self._evidence_total + len(jpeg) > self.evidence_bytes:
+                log.warning(
+                    "result store %s: evidence frames reach %d bytes; not keeping more", self.path, self.evidence_bytes
+                )
+                break
+            self._db.execute("INSERT INTO evidence VALUES (?, ?, ?, ?, ?)", (*key, int(index), jpeg))
+            self._evidence_total += len(jpeg)
+
+    def evidence(self, sha: str, models_fp: str, config_fp: str) -> dict[int, bytes]:
+        """A result's evidence frames: frame index -> JPEG."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT frame_index, jpeg FROM evidence WHERE sha256 = ? AND models_fp = ? AND config_fp = ? "
+                "ORDER BY frame_index",
+                (sha, models_fp, config_fp),
+            ).fetchall()
+        return {int(i): bytes(b) for i, b in rows}
+
+    def _record(self, sha: str, fp: Fingerprints, out: Outcome, size: int | None, source: str, tries: int) -> None:
+        self._db.execute(
+            "INSERT INTO results (sha256, models_fp, config_fp, state, tries, decision, status, error_code, "
+            "error_message, max_score, max_category, size, source, report, seconds, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (sha256, models_fp, config_fp) DO UPDATE SET state = excluded.state, "
+            "tries = excluded.tries, decision = excluded.decision, status = excluded.status, "
+            "error_code = excluded.error_code, error_message = excluded.error_message, "
+            "max_score = excluded.max_score, max_category = excluded.max_category, "
+            "size = coalesce(results.size, excluded.size), source = coalesce(results.source, excluded.source), "
+            "report = excluded.report, seconds = excluded.seconds, updated = excluded.updated",
+            (
+                sha,
+                fp.models,
+                fp.config,
+                out.state,
+                tries,
+                out.decision,
+                out.status,
+                out.error_code,
+                out.error_message,
+                out.max_score,
+                out.max_category,
+                size,
+                db_path_text(source),
+                pack_report(out.report),
+                out.seconds,
+                time.time(),
             ),
         )
 

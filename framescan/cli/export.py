@@ -10,16 +10,25 @@ columns are typed (needs pyarrow: pip install pyarrow). Results are those of the
 run's models + configuration unless --all-fingerprints. --flagged keeps only scanned files
 whose decision is block or review (no failed or skipped files), block first, then by
 max_score, highest first. Columns: docs/archive.md.
+
+--format html -o DIR writes a review queue instead: DIR/index.html (and page-2.html, ...) lists
+the clips by risk (block, review, allow, then files that could not be scanned; highest score
+first), one row per file with its decision, top reasons and evidence thumbnails (blurred), each
+linking to the clip's page (decision, risk timeline, evidence frames, known content) under
+DIR/clips/. It is made from the store alone (no rescan) and every link is relative: the folder
+opens offline, wherever it is moved.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..archive import EXPORT_FORMATS, export
-from .outpath import check_output
+from .main import UsageError
+from .outpath import check_output, check_output_dir
 
 NAME = "export"
 
@@ -33,7 +42,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--db", required=True, metavar="DB", help="result store written by 'framescan archive' (required)")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="jsonl", help="output format (default: jsonl)")
-    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout; required for parquet)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file (default: stdout; required for parquet), or the folder for html (required)",
+    )
     p.add_argument(
         "--flagged",
         action="store_true",
@@ -53,7 +67,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output(args.output, "-o")
+    if args.format == "html":
+        if args.output in (None, "-"):
+            raise UsageError("--format html writes a folder of pages: give it with -o DIR")
+        check_output_dir(args.output, "-o")
+    else:
+        check_output(args.output, "-o")
     n = export(
         args.db,
         args.format,
@@ -63,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
         reports=args.reports,
     )
     if args.output not in (None, "-"):
-        print(f"{n} rows written to {args.output}", file=sys.stderr)
+        if args.format == "html":
+            print(f"{n} clips in the review queue {Path(args.output) / 'index.html'}", file=sys.stderr)
+        else:
+            print(f"{n} rows written to {args.output}", file=sys.stderr)
     return 0
 
 

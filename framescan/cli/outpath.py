@@ -36,3 +36,19 @@ def check_output(path: str | None, option: str) -> None:
         p.unlink()
     except OSError as ex:
         raise UsageError(f"{option} {path}: cannot write here: {ex.strerror or ex}") from ex
+
+
+def check_output_dir(path: str | None, option: str) -> None:
+    """Make the folder ``path`` (given as ``option``) ready to be written into: create it and
+    its parents; refuse a file or an unwritable place with one line. ``None`` passes."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{option} {path}: is a file; give a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as ex:
+        raise UsageError(f"{option} {path}: cannot create the folder: {ex.strerror or ex}") from ex
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: the folder is not writable")

@@ -6,11 +6,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..config import ScanConfig
 from ..errors import ConfigError, FramescanError
+from ..evidence import write_images
+from ..htmlreport import run_page
 from ..known import BANK_SIGNAL_PREFIX
 from ..known import describe as describe_match
 from ..limits import DEFAULT_LIMITS, Limits
@@ -18,7 +21,7 @@ from ..progress import ProgressBar
 from ..report import Report
 from ..sample import EverySampler, FpsSampler
 from .main import EXIT_ALLOW, EXIT_BLOCK, EXIT_ERROR, EXIT_REVIEW, UsageError, exit_codes_help
-from .outpath import check_output
+from .outpath import check_output, check_output_dir
 
 NAME = "scan"
 _SEVERITY = {"allow": (0, EXIT_ALLOW), "review": (1, EXIT_REVIEW), "error": (2, EXIT_ERROR), "block": (3, EXIT_BLOCK)}
@@ -229,6 +232,25 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="OUT",
         help="write the full report(s) as JSON to OUT ('-' for stdout; missing folders are created)",
     )
+    g = p.add_argument_group("evidence for a reviewer")
+    g.add_argument(
+        "--evidence",
+        metavar="DIR",
+        help="write evidence frames (JPEG, boxes drawn, longer side <= 480 px, up to 12 per clip) into DIR, one "
+        "folder per clip; the JSON report's evidence items get their 'image' path (relative to the report)",
+    )
+    g.add_argument(
+        "--html",
+        metavar="OUT",
+        help="write a self-contained HTML report to OUT (one section per clip): decision and reasons, risk "
+        "timeline, evidence frames (veiled; click to reveal), known content, on-screen text; opens offline",
+    )
+    g.add_argument(
+        "--no-blur",
+        dest="blur",
+        action="store_false",
+        help="keep sexual content unpixelated in evidence frames (for authorised reviewers; default: pixelated)",
+    )
     p.add_argument(
         "--timeline",
         action="store_true",
@@ -342,7 +364,15 @@ def run(args: argparse.Namespace) -> int:
     from ..isolate import WorkerConfig, WorkerPool
 
     check_output(args.json, "--json")
+    check_output(args.html, "--html")
+    check_output_dir(args.evidence, "--evidence")
+    if not args.blur and not (args.evidence or args.html):
+        raise UsageError("--no-blur applies to evidence frames: add --evidence DIR or --html OUT")
     config = scan_config(args)
+    # the HTML report draws every scored frame's scores: --html keeps the timeline
+    config = replace(
+        config, evidence=bool(args.evidence or args.html), blur=args.blur, timeline=config.timeline or bool(args.html)
+    )
     if not args.quiet and sys.stderr.isatty() and stale_kernels("framescan.preprocess"):  # every scan runs it
         print("compiling kernels (first run only)...", file=sys.stderr, flush=True)
     # Model/config errors end the run before any clip (exit 4).
@@ -372,6 +402,12 @@ def run(args: argparse.Namespace) -> int:
     hint = signal_hint(reports)
     if hint and not args.quiet and sys.stderr.isatty():
         print(hint, file=sys.stderr)
+    if args.evidence:
+        report_dir = Path(args.json).parent if args.json and args.json != "-" else Path.cwd()
+        for r in reports:
+            write_images(r, args.evidence, report_dir)
     if args.json:
         write_json(reports, args.json)
+    if args.html:
+        Path(args.html).write_text(run_page(reports), encoding="utf-8")
     return exit_code([outcome(r) for r in reports])

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from .._version import __version__
 from .config import ServiceConfig
@@ -19,6 +19,12 @@ from .metrics import MetricsMiddleware
 from .upload import TrackedReceive, drain_refused, receive_upload
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+#: Headers of the pages and images a reviewer opens: not cached by shared caches, not sniffed.
+_PAGE_HEADERS = {
+    "Cache-Control": "private, no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None, close: bool = False) -> JSONResponse:
@@ -199,6 +205,52 @@ def create_app(config: ServiceConfig | ScanService, *, start: bool = True) -> Fa
         if job is None:  # another tenant's job is not found either
             return _json(404, detail("no such job"))
         return await job_response(job, min(wait, svc.config.max_poll_wait))
+
+    async def finished_job(request: Request, job_id: str) -> Job | Response:
+        """The caller's job when it has a report; else the response to give (401, 404, 202...)."""
+        try:
+            tenant = svc.tenant_for(request.headers.get("authorization"))
+        except Rejected as ex:
+            return reject(ex, close=False)
+        job = svc.job(job_id, tenant)
+        if job is None:  # another tenant's job is not found either
+            return _json(404, detail("no such job"))
+        if job.report is None:
+            return await job_response(job, 0.0)
+        return job
+
+    @app.get(
+        "/v1/jobs/{job_id}/report.html",
+        summary="The job's report as a self-contained HTML page for a reviewer (evidence frames embedded, veiled)",
+        response_class=HTMLResponse,
+        responses={202: {"description": "Still queued or scanning"}, 404: {"description": "No such job"}},
+    )
+    async def job_report_html(request: Request, job_id: str) -> Response:
+        from ..htmlreport import CSP, clip_page
+        from ..report import Report
+
+        job = await finished_job(request, job_id)
+        if not isinstance(job, Job):
+            return job
+        report = Report.from_dict(job.report)  # type: ignore[arg-type]
+        report.images = dict(job.images)
+        page = await asyncio.to_thread(clip_page, report)
+        return HTMLResponse(page, headers={**_PAGE_HEADERS, "Content-Security-Policy": CSP})
+
+    @app.get(
+        "/v1/jobs/{job_id}/evidence/{frame_index}.jpg",
+        summary="One evidence frame of a review or block (JPEG, sexual content pixelated)",
+        response_class=Response,
+        responses={404: {"description": "No such job or frame"}},
+    )
+    async def job_evidence(request: Request, job_id: str, frame_index: int) -> Response:
+        job = await finished_job(request, job_id)
+        if not isinstance(job, Job):
+            return job
+        jpeg = job.images.get(frame_index)
+        if jpeg is None:
+            return _json(404, detail(f"job {job_id} has no evidence frame {frame_index}"))
+        return Response(jpeg, media_type="image/jpeg", headers=_PAGE_HEADERS)
 
     @app.get("/healthz", summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:

@@ -32,6 +32,8 @@ from .metrics import Metrics
 log = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: Evidence frames the service keeps for its jobs' report.html, in bytes (the oldest go first).
+EVIDENCE_MAX_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Job:
     finished: float | None = None
     idempotency_key: str | None = None
     future: Future | None = None
+    #: the evidence frames of a review or block (frame index -> JPEG; ``GET /v1/jobs/{id}/report.html``)
+    images: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     def summary(self) -> dict[str, Any]:
         return {"job_id": self.id, "status": self.status, "location": f"/v1/jobs/{self.id}"}
@@ -132,6 +136,7 @@ class ScanService:
         self._running = 0
         self._run_slots = threading.BoundedSemaphore(config.workers)
         self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._evidence_bytes = 0  # evidence frames kept by the jobs
         self._keys: dict[tuple[str, str], str] = {}
         self._pools: dict[Profile, _PoolEntry] = {}
         self._pools_lock = threading.Lock()
@@ -206,6 +211,7 @@ class ScanService:
             ocr=cfg.ocr,
             lexicons=cfg.lexicons,
             limits=cfg.limits,
+            evidence=True,  # for the job's report.html (kept for reviews and blocks only)
         )
 
     def _new_pool(self, profile: Profile, size: int) -> WorkerPool:
@@ -370,6 +376,7 @@ class ScanService:
             expired += [j for j in self._jobs.values() if j.finished is not None and j.id not in gone][: excess + 1]
         for j in expired:
             self._jobs.pop(j.id, None)
+            self._evidence_bytes -= sum(map(len, j.images.values()))
             if j.idempotency_key is not None:
                 self._keys.pop((j.tenant, j.idempotency_key), None)
 
@@ -459,9 +466,12 @@ class ScanService:
                     self.metrics.observe("framescan_queue_wait_seconds", t0 - t_admit)
                     try:
                         assert entry.pool is not None
-                        report = entry.pool.scan(
+                        scanned = entry.pool.scan(
                             str(upload.path), name=job.name, limits=limits, timeout=limits.max_seconds_per_clip
-                        ).to_dict()
+                        )
+                        report = scanned.to_dict()
+                        if report.get("decision") in ("review", "block"):
+                            self._keep_evidence(job, scanned.images)
                     finally:
                         took = time.monotonic() - t0
                         with self._lock:
@@ -485,6 +495,18 @@ class ScanService:
             job.report = report
         job.finished = time.monotonic()
         job.status = "done" if report is not None else "failed"
+
+    def _keep_evidence(self, job: Job, images: dict[int, bytes]) -> None:
+        """Keep a job's evidence frames, dropping the oldest jobs' beyond ``EVIDENCE_MAX_BYTES``."""
+        with self._lock:
+            job.images = dict(images)
+            self._evidence_bytes += sum(map(len, images.values()))
+            for j in list(self._jobs.values()):
+                if self._evidence_bytes <= EVIDENCE_MAX_BYTES:
+                    break
+                if j is not job and j.images:
+                    self._evidence_bytes -= sum(map(len, j.images.values()))
+                    j.images = {}
 
     def count_report(self, report: dict[str, Any]) -> None:
         if report.get("status") == "error":
