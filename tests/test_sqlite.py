@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from framescan import _sqlite
+from framescan.archive.store import STORE_SCHEMA_VERSION
 from framescan.errors import ConfigError
 
 #: Version 1 of a small schema (a ';' inside a literal must not split a statement).
@@ -119,7 +120,8 @@ def test_newer_result_store_is_one_clear_line(tmp_path: Path) -> None:
     (configuration), one line that says to upgrade, the store untouched."""
     db = tmp_path / "newer.sqlite"
     con = sqlite3.connect(db)
-    con.execute("PRAGMA user_version=3")
+    newer = STORE_SCHEMA_VERSION + 1
+    con.execute(f"PRAGMA user_version={newer}")
     con.close()
     src = tmp_path / "src"
     src.mkdir()
@@ -129,9 +131,10 @@ def test_newer_result_store_is_one_clear_line(tmp_path: Path) -> None:
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in r.stderr
         assert lines[0].endswith(
-            f"result store {db} has schema 3, newer than this framescan understands (2); upgrade framescan"
+            f"result store {db} has schema {newer}, newer than this framescan understands "
+            f"({STORE_SCHEMA_VERSION}); upgrade framescan"
         )
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert con.execute("PRAGMA user_version").fetchone()[0] == newer
     assert con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
     con.close()
