@@ -45,6 +45,10 @@ class Evidence:
     reused: bool = False  # a near-duplicate frame given the last scored frame's result
     text: str | None = None  # on-screen text: the text as read that the term matched
     pts: int | None = None  # the frame's presentation timestamp (stream time base); None if the container gives none
+    #: a symbol-bank match (``framescan.symbols``): the reference's corners in upright frame
+    #: pixels (clockwise from its top left) and the RANSAC inliers
+    quad: tuple[tuple[float, float], ...] | None = None
+    inliers: int | None = None
 
     def carried_to(self, frame_index: int, time: float, pts: int | None) -> Evidence:
         """This evidence on another frame that shows the same thing (a near-duplicate frame, or a
@@ -71,6 +75,10 @@ class Evidence:
             d["box"] = [round(v, 1) for v in self.box]
         if self.text is not None:
             d["text"] = self.text
+        if self.quad is not None:
+            d["quad"] = [[round(x, 1), round(y, 1)] for x, y in self.quad]
+        if self.inliers is not None:
+            d["inliers"] = self.inliers
         if self.reused:
             d["reused"] = True
         return d
@@ -78,6 +86,7 @@ class Evidence:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Evidence:
         box = d.get("box")
+        quad = d.get("quad")
         return cls(
             time=d["time"],
             frame_index=d["frame_index"],
@@ -90,6 +99,8 @@ class Evidence:
             reused=d.get("reused", False),
             text=d.get("text"),
             pts=d.get("pts"),
+            quad=None if quad is None else tuple((x, y) for x, y in quad),
+            inliers=d.get("inliers"),
         )
 
 
