@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._jit import kernel
 from .errors import ConfigError
 from .known import BANK_SIGNAL_PREFIX
+from .pdq import _popcount64
 
 if TYPE_CHECKING:
     from .frames import YuvFrame
@@ -56,10 +58,12 @@ MIN_RELIABLE_KEYPOINTS = 60
 #: Items per symbol bank: bounds the matcher's memory (each item holds at most
 #: ``ExtractorParams.reference_features`` descriptors of 32 bytes and their points).
 MAX_ITEMS_PER_BANK = 2000
-#: The LSH index over the bank's descriptors (FLANN): tables, key bits, leaves checked.
-LSH_TABLES = 6
-LSH_KEY_BITS = 12
-LSH_CHECKS = 32
+#: The gate: each item's descriptors a frame is matched against first (evenly spread over the
+#: item's), the distance (bits) a gate match may have, and the gate matches (ratio test passed)
+#: an item needs before the frame is matched against all of its descriptors.
+GATE_PER_ITEM = 128
+GATE_DISTANCE = 64
+GATE_MIN = 2
 #: The per-bank overrides ``framescan bank add --kind symbol`` accepts (``MatchParams`` fields).
 OVERRIDES = ("ratio", "min_inliers")
 
@@ -112,6 +116,7 @@ class MatchParams:
     min_side: float = 12.0  #: shortest side of the projected quadrilateral, pixels at FRAME_SIDE
     min_side_ratio: float = 0.25  #: shortest / longest side (perspective, not a collapsed quad)
     max_scale: float = 4.0  #: projected size / reference size (linear), an upper bound
+    min_angle: float = 40.0  #: the quadrilateral's corner angles within [min_angle, 180 - min_angle] degrees
 
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> MatchParams:
         if not overrides:
@@ -260,13 +265,79 @@ def _convex_same_orientation(quad: np.ndarray) -> bool:
     return bool(np.all(cross > 0))
 
 
+@kernel()
+def _knn2(queries, train, out_idx, out_d1, out_d2):  # pragma: no cover - compiled
+    """For each query row (4 uint64: a 256-bit ORB descriptor) its nearest ``train`` row's
+    index and Hamming distance, and the second nearest's distance (257 when there is none)."""
+    for i in range(queries.shape[0]):
+        q0 = queries[i, 0]
+        q1 = queries[i, 1]
+        q2 = queries[i, 2]
+        q3 = queries[i, 3]
+        best = 257
+        second = 257
+        arg = -1
+        for j in range(train.shape[0]):
+            d = (
+                _popcount64(q0 ^ train[j, 0])
+                + _popcount64(q1 ^ train[j, 1])
+                + _popcount64(q2 ^ train[j, 2])
+                + _popcount64(q3 ^ train[j, 3])
+            )
+            if d < second:
+                if d < best:
+                    second = best
+                    best = d
+                    arg = j
+                else:
+                    second = d
+        out_idx[i] = arg
+        out_d1[i] = best
+        out_d2[i] = second
+
+
+def as_words(descriptors: np.ndarray) -> np.ndarray:
+    """``(N, 32)`` uint8 ORB descriptors as ``(N, 4)`` uint64 rows (for ``knn2``)."""
+    return np.ascontiguousarray(descriptors, np.uint8).view(np.uint64).reshape(-1, 4)
+
+
+def knn2(queries: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Brute-force Hamming 2-nearest neighbours of ``(N, 4)`` uint64 rows in ``train``: the
+    nearest's index (-1 when ``train`` is empty), its distance, the second's (257 when none)."""
+    n = len(queries)
+    idx, d1, d2 = np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int32)
+    if n:
+        _knn2(queries, train, idx, d1, d2)
+    return idx, d1, d2
+
+
+def knn2_reference(queries: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy reference of ``knn2``."""
+    n = len(queries)
+    if not len(train):
+        return np.full(n, -1, np.int64), np.full(n, 257, np.int32), np.full(n, 257, np.int32)
+    d = np.bitwise_count(queries[:, None, :] ^ train[None, :, :]).sum(-1).astype(np.int32)
+    idx = np.argmin(d, axis=1)
+    s = np.sort(d, axis=1)
+    second = s[:, 1] if d.shape[1] > 1 else np.full(n, 257, np.int32)
+    return idx.astype(np.int64), s[:, 0], second.astype(np.int32)
+
+
+def _angles_within(quad: np.ndarray, min_angle: float) -> bool:
+    """Whether every corner angle of the quadrilateral lies in [min_angle, 180 - min_angle] degrees."""
+    prev = np.roll(quad, 1, axis=0) - quad
+    nxt = np.roll(quad, -1, axis=0) - quad
+    cos = (prev * nxt).sum(1) / (np.linalg.norm(prev, axis=1) * np.linalg.norm(nxt, axis=1) + 1e-9)
+    angles = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+    return bool(np.all((angles >= min_angle) & (angles <= 180 - min_angle)))
+
+
 class SymbolMatcher:
     """Every item of the loaded symbol banks, their descriptors stacked in one array. ``match``
     finds items in one grey (upright) image. Memory: the descriptors and points of every item
     (``nbytes``), at most ``MAX_ITEMS_PER_BANK`` items of ``reference_features`` each per bank."""
 
     def __init__(self, items: Sequence[SymbolItem], params: ExtractorParams = DEFAULT_EXTRACTOR) -> None:
-        import cv2
 
         self.items = list(items)
         self.params = params
@@ -286,16 +357,17 @@ class SymbolMatcher:
         self.min_good = min((it.params.min_good for it in self.items), default=DEFAULT_MATCH.min_good)
         self._detector = params.orb(params.frame_detect)
         self._describer = params.orb(params.frame_grid**2 * params.frame_per_tile)
-        # multi-probe LSH over the bank's descriptors, built once: 3-5x faster than brute force
-        # on a 50-item bank (docs/symbols.md)
-        self._index = cv2.FlannBasedMatcher(
-            {"algorithm": 6, "table_number": LSH_TABLES, "key_size": LSH_KEY_BITS, "multi_probe_level": 1},
-            {"checks": LSH_CHECKS},
-        )
-        if len(self.descriptors):
-            self._index.add([self.descriptors])
-            self._index.train()
-        self.seconds = 0.0
+        self.offsets = np.cumsum([0] + [len(f) for f in feats])
+        gate = [
+            self.offsets[i] + np.unique(np.linspace(0, len(f) - 1, min(len(f), GATE_PER_ITEM)).round().astype(np.int64))
+            for i, f in enumerate(feats)
+            if len(f)
+        ]
+        gate_idx = np.concatenate(gate) if gate else np.empty(0, np.int64)
+        self.words = as_words(self.descriptors)
+        self.gate_words = np.ascontiguousarray(self.words[gate_idx])
+        self.gate_owner = self.owner[gate_idx]
+        self.gate_passed = 0  # (frame, item) pairs past the gate
         log.info(
             "symbol matcher: %d items, %d descriptors (%d bytes)", len(self.items), len(self.descriptors), self.nbytes
         )
@@ -314,7 +386,13 @@ class SymbolMatcher:
 
     @property
     def nbytes(self) -> int:
-        return int(self.descriptors.nbytes + self.points.nbytes + self.owner.nbytes)
+        return int(
+            self.words.nbytes  # the descriptors (as 64-bit words; ``descriptors`` is a view of the same rows)
+            + self.points.nbytes
+            + self.owner.nbytes
+            + self.gate_words.nbytes
+            + self.gate_owner.nbytes
+        )
 
     @property
     def categories(self) -> dict[str, list[str]]:
@@ -360,35 +438,41 @@ class SymbolMatcher:
         """Every item found in grey image ``y`` (upright), with its quadrilateral in ``y``'s pixels."""
         if not len(self.descriptors):
             return []
+        import cv2
+
         img, back = self.frame_image(y)
         kps, des = self.frame_features(img)
         if des is None or len(kps) < self.min_good:
             return []
-        frame_pts = np.array([k.pt for k in kps], np.float32)
-        pairs = self._index.knnMatch(des, k=2)
-        q, t, ok = [], [], []
-        for p in pairs:
-            if len(p) == 2:
-                q.append(p[0].queryIdx)
-                t.append(p[0].trainIdx)
-                ok.append((p[0].distance, p[1].distance))
-        if not q:
+        # the gate: the frame against a few descriptors of every item; most frames stop here
+        words = as_words(des)
+        t, d1, d2 = knn2(words, self.gate_words)
+        owners = self.gate_owner[t]
+        passed = (d1 < DEFAULT_MATCH.ratio * d2) & (d1 <= GATE_DISTANCE)
+        counts = np.bincount(owners[passed], minlength=len(self.items))
+        candidates = np.flatnonzero(counts >= GATE_MIN)
+        self.gate_passed += len(candidates)
+        if not len(candidates):
             return []
-        qa, ta = np.array(q), np.array(t)
-        dist = np.array(ok, np.float32)
-        owners = self.owner[ta]
-        ratio = np.array([self.items[i].params.ratio for i in range(len(self.items))], np.float32)[owners]
-        good = (dist[:, 0] < ratio * dist[:, 1]) & (dist[:, 0] <= DEFAULT_MATCH.max_distance)
-        counts = np.bincount(owners[good], minlength=len(self.items))
+        frame_pts = cv2.KeyPoint_convert(kps).reshape(-1, 2)
         hits = []
-        for item in np.flatnonzero(counts >= self.min_good):
-            sel = good & (owners == item)
-            hit = self._verify(int(item), self.points[ta[sel]], frame_pts[qa[sel]], back)
+        for item in candidates:
+            p = self.items[item].params
+            lo, hi = self.offsets[item], self.offsets[item + 1]
+            t, d1, d2 = knn2(words, self.words[lo:hi])
+            good = (d1 < p.ratio * d2) & (d1 <= p.max_distance)
+            if np.count_nonzero(good) < p.min_good:
+                continue
+            hit = self._verify(
+                int(item), self.points[lo + t[good]], frame_pts[good], back, (img.shape[1], img.shape[0])
+            )
             if hit is not None:
                 hits.append(hit)
         return hits
 
-    def _verify(self, item: int, src: np.ndarray, dst: np.ndarray, back: float) -> SymbolHit | None:
+    def _verify(
+        self, item: int, src: np.ndarray, dst: np.ndarray, back: float, size: tuple[int, int]
+    ) -> SymbolHit | None:
         """The homography of ``item``'s reference points ``src`` to frame points ``dst`` and the
         geometric checks; the hit in the original frame's pixels (``back``: its scale)."""
         import cv2
@@ -412,6 +496,11 @@ class SymbolMatcher:
         corners = np.array([[0, 0], [f.width, 0], [f.width, f.height], [0, f.height]], np.float32)
         quad = cv2.perspectiveTransform(corners[None], H)[0]
         if not np.all(np.isfinite(quad)) or not _convex_same_orientation(quad):
+            return None
+        if not _angles_within(quad, p.min_angle):
+            return None
+        centre = quad.mean(axis=0)
+        if not (0 <= centre[0] <= size[0] and 0 <= centre[1] <= size[1]):  # mostly outside the frame
             return None
         sides = np.linalg.norm(np.roll(quad, -1, axis=0) - quad, axis=1)
         if sides.min() < p.min_side or sides.min() < p.min_side_ratio * sides.max():

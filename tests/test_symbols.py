@@ -212,7 +212,7 @@ def test_symbols_are_stored_with_their_extractor_and_read_back(tmp_path: Path, r
     assert matcher is not None and len(matcher) == 1
     assert matcher.items[0].params.min_inliers == 20  # the bank's override
     assert matcher.categories == {"extremism": ["flags"]}
-    assert 0 < matcher.nbytes <= len(f) * (32 + 8 + 4)
+    assert 0 < matcher.nbytes <= len(f) * (32 + 8 + 4) + symbols.GATE_PER_ITEM * (32 + 4)  # bounded per item
     assert banks.open_matcher(db) is None  # no hash: the PDQ matcher stays off
     with banks.BankStore(db) as store:
         store.delete_item("flags", "logo")
@@ -408,3 +408,21 @@ def test_scan_without_symbol_banks_is_unchanged(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / "empty.sqlite")
     assert con.execute("PRAGMA user_version").fetchone()[0] == banks.SCHEMA_VERSION
     con.close()
+
+
+@pytest.mark.parametrize(("n", "m"), [(1, 1), (7, 1), (33, 65), (250, 3)])
+def test_knn2_kernel_matches_numpy_and_opencv(n: int, m: int) -> None:
+    rng = np.random.default_rng(n * 100 + m)
+    q = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    t = rng.integers(0, 256, size=(m, 32), dtype=np.uint8)
+    t[: m // 2] = q[: m // 2] ^ (rng.random((m // 2, 32)) < 0.05).astype(np.uint8)  # near neighbours
+    idx, d1, d2 = symbols.knn2(symbols.as_words(q), symbols.as_words(t))
+    ref = symbols.knn2_reference(symbols.as_words(q), symbols.as_words(t))
+    np.testing.assert_array_equal(d1, ref[1])
+    np.testing.assert_array_equal(d2, ref[2])
+    np.testing.assert_array_equal(idx, ref[0])
+    for i, pair in enumerate(cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(q, t, k=2)):
+        assert pair[0].distance == d1[i]
+        assert (pair[1].distance if len(pair) > 1 else 257) == d2[i]
+    empty = symbols.knn2(symbols.as_words(q), np.empty((0, 4), np.uint64))
+    assert (empty[0] == -1).all() and (empty[1] == 257).all()
