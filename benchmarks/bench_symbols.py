@@ -154,17 +154,23 @@ def cost(args: argparse.Namespace, work: Path) -> dict:
     assert with_bank.symbols is not None and len(with_bank.symbols) == args.bank
     for s in (plain, with_bank):  # warm-up
         s.scan(clip)
-    t_plain, t_bank, t_sym = [], [], []
+    t_plain, t_bank, t_sym, c_plain, c_bank = [], [], [], [], []
     for _ in range(args.rounds):
         for label, s in (("plain", plain), ("bank", with_bank)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             r = s.scan(clip)
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             (t_plain if label == "plain" else t_bank).append(dt)
+            (c_plain if label == "plain" else c_bank).append(dc)
             if label == "bank":
                 t_sym.append(r.timings.get("symbols", 0.0))
-        print(f"round: plain {t_plain[-1]:.3f} s, 50 symbols {t_bank[-1]:.3f} s", flush=True)
+        print(
+            f"round: plain {t_plain[-1]:.3f} s (cpu {c_plain[-1]:.3f}), {args.bank} symbols {t_bank[-1]:.3f} s "
+            f"(cpu {c_bank[-1]:.3f})",
+            flush=True,
+        )
     mp, mb = statistics.median(t_plain), statistics.median(t_bank)
+    cp, cb = statistics.median(c_plain), statistics.median(c_bank)
     return {
         "clip": f"720x1280 {args.seconds:g} s 30 fps H.264 (framescan.synth.write_clip)",
         "rounds": args.rounds,
@@ -172,6 +178,9 @@ def cost(args: argparse.Namespace, work: Path) -> dict:
         "bank_s": mb,
         "ratio": mb / mp,
         "added_percent": 100 * (mb / mp - 1),
+        "plain_cpu_s": cp,
+        "bank_cpu_s": cb,
+        "cpu_ratio": cb / cp,
         "symbols_s_median": statistics.median(t_sym),
         "matcher_bytes": with_bank.symbols.nbytes,
         "bank_descriptors": len(with_bank.symbols.descriptors),
@@ -209,7 +218,8 @@ def main() -> None:
             out["cost"] = c = cost(args, work)
             print(
                 f"cost: no bank {c['plain_s']:.3f} s, {args.bank} symbols {c['bank_s']:.3f} s (median of {c['rounds']}): "
-                f"x{c['ratio']:.3f} (+{c['added_percent']:.1f}%); matching {c['symbols_s_median']:.3f} s; "
+                f"x{c['ratio']:.3f} (+{c['added_percent']:.1f}%); CPU {c['plain_cpu_s']:.3f} vs {c['bank_cpu_s']:.3f} s "
+                f"(x{c['cpu_ratio']:.3f}); matching {c['symbols_s_median']:.3f} s; "
                 f"matcher {c['matcher_bytes'] / 1e6:.2f} MB"
             )
     if args.json:
