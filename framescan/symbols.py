@@ -6,15 +6,16 @@ when the item is added (``reference_features``), and stored in the bank database
 extractor's name, version and parameters (``framescan.banks``); the reference itself is kept too
 (grey, at ``REFERENCE_SIDE``), so features are extracted again at load time when the extractor
 changes. A scan extracts ORB features from each sampled frame's Y plane (upright, downscaled to
-``FRAME_SIDE``), matches them against every item of the loaded banks at once (Hamming distance,
-Lowe's ratio test) and, for the items with enough ratio-test matches (the gate: most frames stop
-here), fits a homography with RANSAC. A match must be geometrically consistent
-(``MatchParams``): enough inliers, spread over the reference, the reference's corners projected
-to a convex quadrilateral of the same orientation (no mirror), sides not collapsed by
-perspective, a size within the scale bounds. A match is reported as ``framescan.report.Evidence``
-(model ``bank:NAME``, label the item, box and quadrilateral in upright frame pixels, inliers),
-which feeds the bank's category through the usual aggregation (``framescan.decide.symbol_weight``
-turns the bank's action into the evidence's weight).
+``FRAME_SIDE``, keypoints spread over a grid), compares them with a few descriptors of every
+item (the gate, a Numba brute-force Hamming kernel: most frames stop here), then with all of a
+candidate item's (Lowe's ratio test), and fits a homography with RANSAC. A match must be
+geometrically consistent (``MatchParams``): enough inliers, the reference's corners projected
+to a convex quadrilateral of the same orientation (no mirror), corner angles and sides not
+collapsed by perspective, its centre in the frame, a size within the scale bounds. A match is
+reported as ``framescan.report.Evidence`` (model ``bank:NAME``, label the item, box and
+quadrilateral in upright frame pixels, inliers), which feeds the bank's category through the
+usual aggregation (``framescan.decide.symbol_weight`` turns the bank's action into the
+evidence's weight).
 
 Thresholds are measured on a generated set (``benchmarks/bench_symbols.py``, ``docs/symbols.md``);
 a bank may override them (``framescan bank add ... --min-inliers N --ratio R``).
