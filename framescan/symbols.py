@@ -324,6 +324,28 @@ def knn2_reference(queries: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, 
     return idx.astype(np.int64), s[:, 0], second.astype(np.int32)
 
 
+#: Two hits whose boxes overlap more than this (intersection over union) are one symbol.
+SAME_PLACE_IOU = 0.3
+
+
+def _one_per_place(hits: list[SymbolHit]) -> list[SymbolHit]:
+    """The hit with the most inliers where several items matched at one place (references that
+    share elements, e.g. the same lettering, can both fit a symbol; the right one fits best)."""
+    kept: list[SymbolHit] = []
+    for h in sorted(hits, key=lambda h: -h.inliers):
+        if all(_iou(h.box, k.box) <= SAME_PLACE_IOU for k in kept):
+            kept.append(h)
+    return kept
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def _angles_within(quad: np.ndarray, min_angle: float) -> bool:
     """Whether every corner angle of the quadrilateral lies in [min_angle, 180 - min_angle] degrees."""
     prev = np.roll(quad, 1, axis=0) - quad
@@ -469,7 +491,7 @@ class SymbolMatcher:
             )
             if hit is not None:
                 hits.append(hit)
-        return hits
+        return _one_per_place(hits)
 
     def _verify(
         self, item: int, src: np.ndarray, dst: np.ndarray, back: float, size: tuple[int, int]

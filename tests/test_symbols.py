@@ -169,6 +169,13 @@ def test_geometric_checks_refuse_twisted_and_mirrored_quads() -> None:
     assert not symbols._convex_same_orientation(np.array([[0, 0], [10, 0], [2, 2], [0, 10]], np.float32))
 
 
+def test_where_two_items_fit_one_place_the_better_fit_is_kept() -> None:
+    a = symbols.SymbolHit(0, ((0, 0), (10, 0), (10, 10), (0, 10)), (0.0, 0.0, 10.0, 10.0), 40, 60)
+    b = symbols.SymbolHit(1, ((1, 1), (11, 1), (11, 11), (1, 11)), (1.0, 1.0, 11.0, 11.0), 19, 50)
+    c = symbols.SymbolHit(2, ((50, 50), (60, 50), (60, 60), (50, 60)), (50.0, 50.0, 60.0, 60.0), 15, 30)
+    assert symbols._one_per_place([b, c, a]) == [a, c]
+
+
 def test_symbol_weight_is_the_banks_action() -> None:
     rule = CategoryRule(review=0.4, block=0.6)
     assert symbol_weight("block", rule) == 1.0
