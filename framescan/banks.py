@@ -17,6 +17,7 @@ brute force stays under 0.5 ms (``benchmarks/PDQ_RESULTS.md``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -24,6 +25,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,10 +45,13 @@ from framescan.vpdq import (
     usable_timeline,
 )
 
+if TYPE_CHECKING:
+    from framescan.symbols import SymbolFeatures, SymbolMatcher
+
 log = logging.getLogger(__name__)
 
 ACTIONS = ("block", "review")
-ITEM_KINDS = ("video", "image")
+ITEM_KINDS = ("video", "image", "symbol")
 DB_FILENAME = "banks.sqlite"
 HOME_ENV = "FRAMESCAN_HOME"
 BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another writer's lock
@@ -80,26 +85,60 @@ class Bank:
     action: str  #: ``block`` or ``review``
     created_at: float  #: seconds since the epoch
     item_count: int = 0
-    hash_count: int = 0
+    hash_count: int = 0  #: hashes; keypoints for a symbol bank
+    kind: str = "hash"  #: ``hash`` (PDQ / vPDQ items) or ``symbol`` (reference images, ``framescan.symbols``)
+    settings: tuple[tuple[str, Any], ...] = ()  #: a symbol bank's matching overrides, (name, value) pairs
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return dict(self.settings)
 
 
 @dataclass(frozen=True)
 class BankItem:
     bank: str
     name: str
-    kind: str  #: ``video`` or ``image``
+    kind: str  #: ``video``, ``image`` or ``symbol``
     source: str | None  #: where the hashes came from (file path), if known
-    hash_count: int
+    hash_count: int  #: hashes; keypoints for a symbol
     added_at: float  #: seconds since the epoch
 
 
-_SCHEMA = """
+#: A symbol bank's items: reference images and their local features (framescan.symbols).
+_SYMBOLS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS symbols (
+    id INTEGER PRIMARY KEY,
+    bank_id INTEGER NOT NULL REFERENCES banks(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    source TEXT,
+    added_at REAL NOT NULL,
+    extractor TEXT NOT NULL,      -- name/version, e.g. orb/1 (framescan.symbols.extractor_id)
+    params TEXT NOT NULL,         -- JSON: the extractor's parameters
+    width INTEGER NOT NULL,       -- the reference as extracted (its longer side framescan.symbols.REFERENCE_SIDE)
+    height INTEGER NOT NULL,
+    keypoint_count INTEGER NOT NULL,
+    points BLOB NOT NULL,         -- keypoint_count x 2 float32 little-endian, reference pixels
+    descriptors BLOB NOT NULL,    -- keypoint_count x 32 bytes (ORB)
+    image BLOB NOT NULL,          -- the grey reference, height x width uint8 (to extract again)
+    UNIQUE (bank_id, name)
+);
+"""
+_V2 = (
+    "ALTER TABLE banks ADD COLUMN kind TEXT NOT NULL DEFAULT 'hash' CHECK (kind IN ('hash', 'symbol'));"
+    "ALTER TABLE banks ADD COLUMN settings TEXT;" + _SYMBOLS_SCHEMA
+)
+BANK_KINDS = ("hash", "symbol")
+
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS banks (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     category TEXT NOT NULL CHECK (category IN ('sexual', 'violence', 'hate', 'bullying', 'extremism')),
     action TEXT NOT NULL CHECK (action IN ('block', 'review')),
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'hash' CHECK (kind IN ('hash', 'symbol')),
+    settings TEXT  -- JSON: a symbol bank's matching overrides (framescan.symbols.OVERRIDES)
 );
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY,
@@ -116,8 +155,10 @@ CREATE TABLE IF NOT EXISTS items (
     UNIQUE (bank_id, name)
 );
 """
-#: 1: the first schema.
-_BANK_SCHEMA = _sqlite.Schema(_SCHEMA)
+    + _SYMBOLS_SCHEMA
+)
+#: 1: the first schema. 2: a bank's kind (hash or symbol) and settings; the symbols table.
+_BANK_SCHEMA = _sqlite.Schema(_SCHEMA, migrations=(_V2,))
 SCHEMA_VERSION = _BANK_SCHEMA.version
 
 
@@ -167,7 +208,19 @@ class BankStore:
 
     # -- banks ----------------------------------------------------------------------------
 
-    def create_bank(self, name: str, category: str, action: str) -> Bank:
+    def create_bank(
+        self, name: str, category: str, action: str, *, kind: str = "hash", settings: dict[str, Any] | None = None
+    ) -> Bank:
+        """A new bank. ``kind``: ``hash`` or ``symbol``; ``settings``: a symbol bank's matching
+        overrides (``framescan.symbols.OVERRIDES``)."""
+        if kind not in BANK_KINDS:
+            raise ConfigError(f"unknown bank kind {kind!r}; choose one of {', '.join(BANK_KINDS)}")
+        if settings:
+            if kind != "symbol":
+                raise ConfigError("matching settings are for symbol banks only")
+            from framescan.symbols import check_overrides
+
+            check_overrides(settings)
         if not name or not name.strip():
             raise ConfigError("a bank needs a non-empty name")
         if category not in CATEGORIES:
@@ -177,32 +230,31 @@ class BankStore:
         try:
             with self._db:
                 self._db.execute(
-                    "INSERT INTO banks (name, category, action, created_at) VALUES (?, ?, ?, ?)",
-                    (name, category, action, time.time()),
+                    "INSERT INTO banks (name, category, action, created_at, kind, settings) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        name,
+                        category,
+                        action,
+                        time.time(),
+                        kind,
+                        json.dumps(settings, sort_keys=True) if settings else None,
+                    ),
                 )
         except sqlite3.IntegrityError as ex:
             raise ConfigError(f"a bank named {name!r} already exists", bank=name) from ex
         return self.get_bank(name)
 
     def get_bank(self, name: str) -> Bank:
-        row = self._db.execute(
-            "SELECT b.name, b.category, b.action, b.created_at, COUNT(i.id), COALESCE(SUM(i.hash_count), 0) "
-            "FROM banks b LEFT JOIN items i ON i.bank_id = b.id WHERE b.name = ? GROUP BY b.id",
-            (name,),
-        ).fetchone()
+        row = self._db.execute(_BANK_ROW + " WHERE b.name = ?", (name,)).fetchone()
         if row is None:
             raise self._no_bank(name)
-        return Bank(*row)
+        return _bank(row)
 
     def has_bank(self, name: str) -> bool:
         return self._db.execute("SELECT 1 FROM banks WHERE name = ?", (name,)).fetchone() is not None
 
     def list_banks(self) -> list[Bank]:
-        rows = self._db.execute(
-            "SELECT b.name, b.category, b.action, b.created_at, COUNT(i.id), COALESCE(SUM(i.hash_count), 0) "
-            "FROM banks b LEFT JOIN items i ON i.bank_id = b.id GROUP BY b.id ORDER BY b.name"
-        ).fetchall()
-        return [Bank(*r) for r in rows]
+        return [_bank(r) for r in self._db.execute(_BANK_ROW + " ORDER BY b.name").fetchall()]
 
     def delete_bank(self, name: str) -> None:
         with self._db:
@@ -243,9 +295,7 @@ class BankStore:
             raise ConfigError("an item needs a non-empty name", bank=bank)
         if vh.qualities.min() < 0 or vh.qualities.max() > pdq.MAX_QUALITY:
             raise ConfigError(f"item {item!r}: qualities must be 0-100", bank=bank, item=item)
-        row = self._db.execute("SELECT id FROM banks WHERE name = ?", (bank,)).fetchone()
-        if row is None:
-            raise self._no_bank(bank)
+        row = self._bank_id(bank, "hash")
         added_at = time.time()
         values = (
             row[0],
@@ -280,8 +330,10 @@ class BankStore:
         self.get_bank(bank)
         rows = self._db.execute(
             "SELECT b.name, i.name, i.kind, i.source, i.hash_count, i.added_at FROM items i "
-            "JOIN banks b ON b.id = i.bank_id WHERE b.name = ? ORDER BY i.name",
-            (bank,),
+            "JOIN banks b ON b.id = i.bank_id WHERE b.name = ? "
+            "UNION ALL SELECT b.name, s.name, 'symbol', s.source, s.keypoint_count, s.added_at FROM symbols s "
+            "JOIN banks b ON b.id = s.bank_id WHERE b.name = ? ORDER BY 2",
+            (bank, bank),
         ).fetchall()
         return [BankItem(*r) for r in rows]
 
@@ -291,7 +343,12 @@ class BankStore:
             cur = self._db.execute(
                 "DELETE FROM items WHERE name = ? AND bank_id = (SELECT id FROM banks WHERE name = ?)", (item, bank)
             )
-        if cur.rowcount == 0:
+            deleted = cur.rowcount
+            cur = self._db.execute(
+                "DELETE FROM symbols WHERE name = ? AND bank_id = (SELECT id FROM banks WHERE name = ?)", (item, bank)
+            )
+            deleted += cur.rowcount
+        if deleted == 0:
             raise self._no_item(bank, item)
 
     def _no_item(self, bank: str, item: str) -> BankNotFound:
@@ -324,6 +381,96 @@ class BankStore:
             if bank_name in wanted:
                 yield wanted[bank_name], item, kind, _unpack(*blobs)
 
+    # -- symbols (reference images) ---------------------------------------------------------
+
+    def _bank_id(self, bank: str, kind: str) -> tuple[int]:
+        row = self._db.execute("SELECT id, kind FROM banks WHERE name = ?", (bank,)).fetchone()
+        if row is None:
+            raise self._no_bank(bank)
+        if row[1] != kind:
+            what = "reference images (symbols)" if row[1] == "symbol" else "PDQ / vPDQ hashes"
+            raise ConfigError(f"bank {bank!r} is a {row[1]} bank: it holds {what}", bank=bank)
+        return (row[0],)
+
+    def add_symbol(
+        self, bank: str, item: str, features: SymbolFeatures, *, source: str | None = None, replace: bool = False
+    ) -> BankItem:
+        """Add a reference image's features (``framescan.symbols.reference_features``) as item
+        ``item`` of symbol bank ``bank``."""
+        if not item:
+            raise ConfigError("an item needs a non-empty name", bank=bank)
+        (bank_id,) = self._bank_id(bank, "symbol")
+        from framescan.symbols import MAX_ITEMS_PER_BANK
+
+        count = self._db.execute("SELECT COUNT(*) FROM symbols WHERE bank_id = ?", (bank_id,)).fetchone()[0]
+        if count >= MAX_ITEMS_PER_BANK:
+            raise ConfigError(f"bank {bank!r} has {count} symbols, the most a symbol bank may hold", bank=bank)
+        added_at = time.time()
+        values = (
+            bank_id,
+            item,
+            source,
+            added_at,
+            features.extractor,
+            features.params,
+            features.width,
+            features.height,
+            len(features),
+            features.points.astype("<f4").tobytes(),
+            np.ascontiguousarray(features.descriptors, np.uint8).tobytes(),
+            np.ascontiguousarray(features.image, np.uint8).tobytes(),
+        )
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        try:
+            with self._db:
+                self._db.execute(
+                    f"{verb} INTO symbols (bank_id, name, source, added_at, extractor, params, width, height, "
+                    "keypoint_count, points, descriptors, image) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+        except sqlite3.IntegrityError as ex:
+            raise ItemExists(
+                f"bank {bank!r} already has an item named {item!r} (replace it explicitly)", bank=bank, item=item
+            ) from ex
+        log.info("added symbol %r (%d keypoints) to bank %r", item, len(features), bank)
+        return BankItem(bank, item, "symbol", source, len(features), added_at)
+
+    def iter_symbols(self, banks: Sequence[str] | None = None) -> Iterable[tuple[Bank, str, SymbolFeatures]]:
+        """``(bank, item name, features)`` for every symbol of ``banks`` (default: all)."""
+        from framescan.symbols import SymbolFeatures
+
+        wanted = {b.name: b for b in self.list_banks()}
+        if banks is not None:
+            for name in banks:
+                if name not in wanted:
+                    raise self._no_bank(name)
+            wanted = {n: wanted[n] for n in banks}
+        cur = self._db.execute(
+            "SELECT b.name, s.name, s.extractor, s.params, s.width, s.height, s.points, s.descriptors, s.image "
+            "FROM symbols s JOIN banks b ON b.id = s.bank_id ORDER BY b.name, s.id"
+        )
+        for bank_name, item, extractor, params, w, h, points, descriptors, image in cur:
+            if bank_name in wanted:
+                yield (
+                    wanted[bank_name],
+                    item,
+                    SymbolFeatures(
+                        w,
+                        h,
+                        np.frombuffer(points, "<f4").reshape(-1, 2),
+                        np.frombuffer(descriptors, np.uint8).reshape(-1, 32),
+                        np.frombuffer(image, np.uint8).reshape(h, w),
+                        extractor,
+                        params,
+                    ),
+                )
+
+    def symbol_features(self, bank: str, item: str) -> SymbolFeatures:
+        for _, name, f in self.iter_symbols([bank]):
+            if name == item:
+                return f
+        raise self._no_item(bank, item)
+
     def matcher(self, banks: Sequence[str] | None = None, **options: object) -> BankMatcher:
         """A ``BankMatcher`` over ``banks`` (default: all); options as ``BankMatcher.from_items``."""
         return BankMatcher.from_items(self.iter_items(banks), **options)  # type: ignore[arg-type]
@@ -342,6 +489,35 @@ def open_matcher(
     with BankStore(path, create=False) as store:
         matcher = store.matcher(banks, **options)
     return matcher if len(matcher) else None
+
+
+def open_symbol_matcher(
+    path: str | os.PathLike[str] | None = None, banks: Sequence[str] | None = None
+) -> SymbolMatcher | None:
+    """The symbol matcher over the symbol banks of the database at ``path`` (as ``open_matcher``),
+    or ``None`` when there is no default database or it holds no symbol."""
+    if path is None and not default_db_path().is_file():
+        return None
+    from framescan.symbols import SymbolMatcher
+
+    with BankStore(path, create=False) as store:
+        rows = list(store.iter_symbols(banks))
+    return SymbolMatcher.from_rows(rows) if rows else None
+
+
+#: A bank's row: name, category, action, created_at, items, hashes (or keypoints), kind, settings.
+_BANK_ROW = (
+    "SELECT b.name, b.category, b.action, b.created_at, "
+    "(SELECT COUNT(*) FROM items i WHERE i.bank_id = b.id) + (SELECT COUNT(*) FROM symbols s WHERE s.bank_id = b.id), "
+    "(SELECT COALESCE(SUM(i.hash_count), 0) FROM items i WHERE i.bank_id = b.id) "
+    "+ (SELECT COALESCE(SUM(s.keypoint_count), 0) FROM symbols s WHERE s.bank_id = b.id), "
+    "b.kind, b.settings FROM banks b"
+)
+
+
+def _bank(row: tuple[Any, ...]) -> Bank:
+    *head, kind, settings = row
+    return Bank(*head, kind=kind, settings=tuple(sorted(json.loads(settings).items())) if settings else ())
 
 
 def _unpack(hashes: bytes, qualities: bytes, timestamps: bytes, frame_numbers: bytes) -> VideoHash:

@@ -27,6 +27,7 @@ from .report import Coverage, Evidence, Report
 from .sample import AdaptiveSampler
 from .score import FrameScore
 from .stages import END, Failure, get, produce, put, stop_and_join
+from .symbols import SymbolScan
 from .thumb import difference, thumbnail
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class ClipScan:
         self.fresh_frames = 0  # frames given to the models so far
         self.counts = {"reused": 0, "refined": 0, "ocr": 0}
         self.text = _TextReader(scanner, self.stage, self.counts) if scanner.ocr_reader is not None else None
+        self.symbols = SymbolScan(scanner.symbols, scanner.policy) if scanner.symbols is not None else None
         self.agg = ClipAggregator(scanner.policy, scanner.signals, timeline=scanner.timeline)
         self.capture = EvidenceCapture(scanner.blur) if scanner.evidence else None
         self.stopped_at: float | None = None  # where an early exit stopped
@@ -127,6 +129,8 @@ class ClipScan:
         kc = self.known.result() if self.known is not None else None
         if kc is not None:
             self.timings["known_content"] = kc.seconds
+        if self.symbols is not None:
+            self.timings["symbols"] = self.symbols.seconds
         return self._report(info, st, kc)
 
     # ------------------------------------------------------------------ the main pass
@@ -207,6 +211,8 @@ class ClipScan:
                     self.known.add(frame)
                 if self.text is not None:
                     self.text.read(frame)
+                if self.symbols is not None:
+                    self.symbols.read(frame)
                 if self.capture is not None:
                     self.capture.add(frame)
                 items.append(((frame.index, frame.time, frame.pts), geos))
@@ -267,6 +273,9 @@ class ClipScan:
                     fs.add(ev)
                 if found:  # on-screen text joins the fusion
                     self.scanner.signal_index.fuse(fs)
+            if self.symbols is not None:  # symbol-bank matches: weighted by decide.symbol_weight
+                for ev in self.symbols.found.pop(index, ()):
+                    fs.add(ev)
             self.agg.update(fs)
             if self.capture is not None:
                 self.capture.scored(fs)

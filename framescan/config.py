@@ -54,7 +54,9 @@ def banks_digest(banks: str | bool | None) -> dict[str, Any] | None:
         with BankStore(path, create=False) as store:
             for bank in store.list_banks():
                 items = [(i.name, i.kind, i.hash_count, i.added_at) for i in store.list_items(bank.name)]
-                rows += [(bank.name, bank.category, bank.action, *item) for item in items or [(None,) * 4]]
+                # a symbol bank's matching overrides change results too (hash banks' rows as before)
+                extra = (json.dumps(bank.overrides, sort_keys=True),) if bank.kind == "symbol" else ()
+                rows += [(bank.name, bank.category, bank.action, *item, *extra) for item in items or [(None,) * 4]]
     except sqlite3.DatabaseError as ex:
         raise ConfigError(f"hash bank database {path} cannot be read: {ex}") from ex
     if not any(r[3] for r in rows):

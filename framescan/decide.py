@@ -31,6 +31,15 @@ def match_decision(action: str, video_match: bool) -> Decision:
     return Decision(action) if video_match else Decision.REVIEW
 
 
+def symbol_weight(action: str, rule: CategoryRule) -> float:
+    """The weighted score a symbol-bank match (``framescan.symbols``) gives its category on its
+    frame: a geometrically verified match of a ``block`` bank scores 1.0 (it blocks once it is on
+    ``min_block_frames`` sampled frames, like any detection: a one-frame flash goes to review);
+    one of a ``review`` bank scores the category's ``review`` threshold, so it reviews and never
+    blocks (unless the policy blocks at its review threshold)."""
+    return 1.0 if action == "block" else rule.review
+
+
 def clip_decision(categories: Iterable[CategoryResult]) -> Decision:
     """The most severe decision of the categories that were scanned (have a signal)."""
     return max((r.decision for r in categories if r.signals), default=Decision.ALLOW)

@@ -84,7 +84,8 @@ class Scanner:
         early_exit: stop decoding as soon as the decision is ``block`` (it cannot get worse).
         limits: resource limits for the input (default ``Limits()``).
         banks: hash-bank database for known-content matching (default: ``framescan.banks.
-            default_db_path()`` if it exists; ``False`` turns matching off). A path given here
+            default_db_path()`` if it exists; ``False`` turns matching off); its symbol banks
+            are matched on the sampled frames too (``framescan.symbols``). A path given here
             that does not exist raises ``ConfigError`` (``framescan.banks.DatabaseNotFound``).
         ocr: read on-screen text (RapidOCR, the ``ocr`` extra) on the sampled frames a
             ``TextGate`` selects and match it against the lexicons (``framescan.lexicon``):
@@ -188,6 +189,15 @@ class Scanner:
         if self.known is not None:
             for cat, names in self.known.categories.items():
                 self.signals[cat] += [f"{BANK_SIGNAL_PREFIX}{n}" for n in names]
+        # symbol banks (reference images matched with local features) from the same database
+        from .banks import open_symbol_matcher
+
+        self.symbols = None if banks is False else open_symbol_matcher(None if banks in (None, True) else banks)  # type: ignore[arg-type]
+        if self.symbols is not None:
+            for cat, names in self.symbols.categories.items():
+                self.signals[cat] += [
+                    f"{BANK_SIGNAL_PREFIX}{n}" for n in names if f"{BANK_SIGNAL_PREFIX}{n}" not in self.signals[cat]
+                ]
 
     def _warm_up(self) -> None:
         """Load the cached Numba kernels (~0.5 s the first time in a process), import PyAV
@@ -223,6 +233,7 @@ class Scanner:
             "batch_size": self.batch_size,
             "threads": {"infer": self.threads, "decode": self.decode_threads, "spinning": self.spinning},
             "ocr": self.ocr_reader is not None,
+            "symbols": len(self.symbols) if self.symbols is not None else 0,
         }
 
     # ------------------------------------------------------------------ scanning

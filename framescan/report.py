@@ -49,6 +49,10 @@ class Evidence:
     text: str | None = None  # on-screen text: the text as read that the term matched
     pts: int | None = None  # the frame's presentation timestamp (stream time base); None if the container gives none
     image: str | None = None  # the evidence frame's path, relative to the report (framescan.evidence)
+    #: a symbol-bank match (``framescan.symbols``): the reference's corners in upright frame
+    #: pixels (clockwise from its top left) and the RANSAC inliers
+    quad: tuple[tuple[float, float], ...] | None = None
+    inliers: int | None = None
 
     def carried_to(self, frame_index: int, time: float, pts: int | None) -> Evidence:
         """This evidence on another frame that shows the same thing (a near-duplicate frame, or a
@@ -75,6 +79,10 @@ class Evidence:
             d["box"] = [round(v, 1) for v in self.box]
         if self.text is not None:
             d["text"] = self.text
+        if self.quad is not None:
+            d["quad"] = [[round(x, 1), round(y, 1)] for x, y in self.quad]
+        if self.inliers is not None:
+            d["inliers"] = self.inliers
         if self.reused:
             d["reused"] = True
         if self.image is not None:
@@ -84,6 +92,7 @@ class Evidence:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Evidence:
         box = d.get("box")
+        quad = d.get("quad")
         return cls(
             time=d["time"],
             frame_index=d["frame_index"],
@@ -97,6 +106,8 @@ class Evidence:
             text=d.get("text"),
             pts=d.get("pts"),
             image=d.get("image"),
+            quad=None if quad is None else tuple((x, y) for x, y in quad),
+            inliers=d.get("inliers"),
         )
 
 

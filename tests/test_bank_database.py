@@ -50,14 +50,19 @@ def test_a_database_from_before_opens_and_reads_the_same(v1_db: Path) -> None:
         expected = np.random.default_rng(5).integers(0, 2**63, size=(3, 4), dtype=np.uint64)
         np.testing.assert_array_equal(vh.hashes, expected)
     con = sqlite3.connect(v1_db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == banks.SCHEMA_VERSION == 1
+    # opening it upgraded it to schema 2 (bank kinds, the symbols table): the old rows read the same
+    assert con.execute("PRAGMA user_version").fetchone()[0] == banks.SCHEMA_VERSION == 2
+    assert con.execute("SELECT name, kind, settings FROM banks ORDER BY name").fetchall() == [
+        ("propaganda", "hash", None),
+        ("symbols", "hash", None),
+    ]
     con.close()
 
 
 def test_a_newer_bank_database_is_one_clear_line(tmp_path: Path) -> None:
     db = tmp_path / "newer.sqlite"
     con = sqlite3.connect(db)
-    con.execute("PRAGMA user_version=2")
+    con.execute("PRAGMA user_version=3")
     con.close()
     p = subprocess.run(
         [sys.executable, "-m", "framescan", "bank", "list", "--db", str(db)],
@@ -67,8 +72,8 @@ def test_a_newer_bank_database_is_one_clear_line(tmp_path: Path) -> None:
     )
     assert p.returncode == 4, p.stderr
     assert p.stderr.splitlines() == [
-        f"framescan: error [CONFIG_ERROR]: {db}: bank database has schema 2, newer than this framescan "
-        "understands (1); upgrade framescan"
+        f"framescan: error [CONFIG_ERROR]: {db}: bank database has schema 3, newer than this framescan "
+        "understands (2); upgrade framescan"
     ]
     con = sqlite3.connect(db)
     assert con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0  # untouched

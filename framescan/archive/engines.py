@@ -104,7 +104,8 @@ class ScanActor:
         self.scanner = config.scanner()
 
     def describe(self) -> dict[str, Any]:
-        return {**self.scanner.describe(), "banks": self.scanner.known is not None}
+        s = self.scanner
+        return {**s.describe(), "banks": s.known is not None or s.symbols is not None}
 
     def scan(self, source: str | bytes, name: str) -> dict[str, Any]:
         from ..report import Report

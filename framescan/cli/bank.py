@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from framescan import banks, pdq, vpdq
+from framescan import banks, pdq, symbols, vpdq
 from framescan.errors import ConfigError, FileNotFound, UnsupportedFormat
 
 from .hash import seconds_per_hash
@@ -32,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="manage hash banks of known videos and images",
         description=(
             "Hash banks hold the PDQ hashes of known harmful videos (one per hashed frame, as vPDQ) and "
-            "images. A scan compares its sampled frames with them (a frame matches within "
+            "images; symbol banks (--kind symbol) hold reference images of symbols (flags, emblems, logos), "
+            "found inside the scanned frames with local features (docs/symbols.md). A scan compares its sampled frames with them (a frame matches within "
             f"{vpdq.DISTANCE_THRESHOLD} bits): an item that covers at least "
             f"{vpdq.QUERY_MATCH_THRESHOLD_PERCENT:.0f}% of the clip's time is a video match and gets the "
             "bank's action (block or review); a smaller share sends the clip to review. The database is "
@@ -49,7 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Add each FILE as an item named after the file (its name without the extension): a video "
             "is hashed (vPDQ), an image gets one PDQ hash, a .txt, .vpdq or .json file is read as vPDQ "
             "hashes (Meta's text form frame,quality,hex,timestamp, as framescan hash writes it, or "
-            "ThreatExchange's JSON list). A new bank needs --category and --action."
+            "ThreatExchange's JSON list). In a symbol bank (--kind symbol) each FILE is a reference "
+            "image of a symbol: its keypoints are extracted and stored. A new bank needs --category and "
+            "--action."
         ),
     )
     add.add_argument("name", metavar="NAME", help="bank name")
@@ -61,6 +64,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--action",
         choices=banks.ACTIONS,
         help="what a video match does: block the clip or send it to review (required for a new bank)",
+    )
+    add.add_argument(
+        "--kind",
+        choices=banks.BANK_KINDS,
+        help="for a new bank: hash (known videos and images, the default) or symbol (reference images of "
+        "symbols, found anywhere inside a frame)",
+    )
+    add.add_argument(
+        "--min-inliers",
+        type=int,
+        metavar="N",
+        help=f"symbol banks: geometrically consistent keypoint matches a symbol needs (default "
+        f"{symbols.DEFAULT_MATCH.min_inliers}; higher: fewer false matches, fewer small symbols found)",
+    )
+    add.add_argument(
+        "--ratio",
+        type=float,
+        metavar="R",
+        help=f"symbol banks: Lowe's ratio test, 0.5-0.95 (default {symbols.DEFAULT_MATCH.ratio})",
     )
     add.add_argument(
         "--seconds-per-hash",
@@ -81,7 +103,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     show = sub.add_parser(
         "show",
         help="list a bank's items",
-        description="List a bank's items: kind, hash count, the time span hashed, the hash spacing and the source.",
+        description=(
+            "List a bank's items: kind, hash count, the time span hashed, the hash spacing and the source; "
+            "for a symbol bank: keypoints, the reference's size and the source, with a warning for each "
+            f"image with fewer than {symbols.MIN_RELIABLE_KEYPOINTS} keypoints (matched unreliably)."
+        ),
     )
     show.add_argument("name", metavar="NAME", help="bank name")
     _db_option(show, db)
@@ -136,9 +162,15 @@ def _item_files(files: list[str]) -> list[Path]:
 
 def _add(store: banks.BankStore, args: argparse.Namespace, paths: list[Path]) -> int:
     names = [p.stem for p in paths]
+    settings = {k: v for k, v in (("min_inliers", args.min_inliers), ("ratio", args.ratio)) if v is not None}
     if store.has_bank(args.name):
         bank = store.get_bank(args.name)
-        for option in ("category", "action"):
+        if settings:
+            raise ConfigError(
+                f"bank {bank.name!r} exists: --min-inliers and --ratio are set when a symbol bank is created",
+                bank=bank.name,
+            )
+        for option in ("category", "action", "kind"):
             given = getattr(args, option)
             if given is not None and given != getattr(bank, option):
                 raise ConfigError(
@@ -158,8 +190,19 @@ def _add(store: banks.BankStore, args: argparse.Namespace, paths: list[Path]) ->
                 f"bank {args.name!r} does not exist yet: give --category "
                 f"({', '.join(banks.CATEGORIES)}) and --action ({', '.join(banks.ACTIONS)}) to create it"
             )
-        bank = store.create_bank(args.name, args.category, args.action)
-        print(f"created bank {bank.name} ({bank.category}, {bank.action})")
+        kind = args.kind or "hash"
+        if settings and kind != "symbol":
+            raise ConfigError("--min-inliers and --ratio are for symbol banks: add --kind symbol")
+        if kind == "symbol":
+            bad = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
+            if bad:
+                raise UnsupportedFormat(
+                    f"{bad[0]}: a symbol bank takes images ({', '.join(sorted(IMAGE_SUFFIXES))})", path=str(bad[0])
+                )
+        bank = store.create_bank(args.name, args.category, args.action, kind=kind, settings=settings or None)
+        print(f"created {'symbol ' if kind == 'symbol' else ''}bank {bank.name} ({bank.category}, {bank.action})")
+    if bank.kind == "symbol":
+        return _add_symbols(store, bank, paths, args.replace)
     for path in paths:
         suffix = path.suffix.lower()
         if suffix in HASH_FILE_SUFFIXES:
@@ -174,6 +217,43 @@ def _add(store: banks.BankStore, args: argparse.Namespace, paths: list[Path]) ->
     return 0
 
 
+def _add_symbols(store: banks.BankStore, bank: banks.Bank, paths: list[Path], replace: bool) -> int:
+    bad = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
+    if bad:  # before any item is added
+        raise UnsupportedFormat(
+            f"{bad[0]}: bank {bank.name!r} is a symbol bank: it takes images ({', '.join(sorted(IMAGE_SUFFIXES))})",
+            path=str(bad[0]),
+        )
+    for path in paths:
+        features = symbols.reference_features(_read_image(path, symbol=True))
+        item = store.add_symbol(bank.name, path.stem, features, source=str(path), replace=replace)
+        print(f"added symbol {item.name} ({item.hash_count} keypoints) to {bank.name}")
+        if item.hash_count < symbols.MIN_RELIABLE_KEYPOINTS:
+            print(f"framescan: warning: {_few_keypoints(item)}", file=sys.stderr)
+    return 0
+
+
+def _few_keypoints(item: banks.BankItem) -> str:
+    return (
+        f"symbol {item.name!r} has {item.hash_count} keypoints (fewer than {symbols.MIN_RELIABLE_KEYPOINTS}): "
+        "it may not be found reliably; use a larger, sharper image of it, cropped to the symbol"
+    )
+
+
+def _read_image(path: Path, symbol: bool = False):  # type: ignore[no-untyped-def]
+    """The image at ``path`` as RGB (RGBA for a symbol with transparency)."""
+    import cv2  # heavy: only for image items
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED if symbol else cv2.IMREAD_COLOR)
+    if img is None:
+        raise UnsupportedFormat(f"{path}: not an image OpenCV can read", path=str(path))
+    if img.ndim == 3 and img.shape[2] == 4:
+        return img[:, :, [2, 1, 0, 3]]
+    if img.ndim == 3:
+        return img[:, :, ::-1]
+    return img
+
+
 def _read_hashes(path: Path) -> vpdq.VideoHash:
     try:
         return vpdq.read_hashes(path)
@@ -182,12 +262,7 @@ def _read_hashes(path: Path) -> vpdq.VideoHash:
 
 
 def _hash_image(path: Path) -> tuple:
-    import cv2  # heavy: only for image items
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise UnsupportedFormat(f"{path}: not an image OpenCV can read", path=str(path))
-    return pdq.pdq_hash(pdq.luma_from_rgb(bgr[:, :, ::-1]))
+    return pdq.pdq_hash(pdq.luma_from_rgb(_read_image(path)))
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:
@@ -209,16 +284,21 @@ def _list(store: banks.BankStore) -> int:
     if not rows:
         print(f"no banks in {store.path}", file=sys.stderr)
         return 0
-    header = ("NAME", "CATEGORY", "ACTION", "ITEMS", "HASHES", "CREATED")
+    header = ("NAME", "CATEGORY", "ACTION", "ITEMS", "HASHES", "CREATED", "KIND")
     _table(
         [header]
-        + [(b.name, b.category, b.action, str(b.item_count), str(b.hash_count), _date(b.created_at)) for b in rows]
+        + [
+            (b.name, b.category, b.action, str(b.item_count), str(b.hash_count), _date(b.created_at), b.kind)
+            for b in rows
+        ]
     )
     return 0
 
 
 def _show(store: banks.BankStore, name: str) -> int:
     bank = store.get_bank(name)
+    if bank.kind == "symbol":
+        return _show_symbols(store, bank)
     print(
         f"bank {bank.name}: {bank.category}, {bank.action}, {_count(bank.item_count, 'item')}, "
         f"{_count(bank.hash_count, 'hash')}, created {_date(bank.created_at)}"
@@ -239,6 +319,34 @@ def _show(store: banks.BankStore, name: str) -> int:
             )
         )
     _table(rows)
+    return 0
+
+
+def _show_symbols(store: banks.BankStore, bank: banks.Bank) -> int:
+    settings = ", ".join(f"{k} {v}" for k, v in bank.settings)
+    print(
+        f"symbol bank {bank.name}: {bank.category}, {bank.action}, {_count(bank.item_count, 'item')}, "
+        f"{bank.hash_count} keypoints, created {_date(bank.created_at)}" + (f", {settings}" if settings else "")
+    )
+    rows = [("ITEM", "KEYPOINTS", "SIZE", "EXTRACTOR", "ADDED", "SOURCE")]
+    warnings = []
+    for item in store.list_items(bank.name):
+        f = store.symbol_features(bank.name, item.name)
+        rows.append(
+            (
+                item.name,
+                str(item.hash_count),
+                f"{f.width}x{f.height}",
+                f.extractor + ("" if f.current else " (re-extracted when loaded)"),
+                _date(item.added_at),
+                item.source or "-",
+            )
+        )
+        if item.hash_count < symbols.MIN_RELIABLE_KEYPOINTS:
+            warnings.append(_few_keypoints(item))
+    _table(rows)
+    for w in warnings:
+        print(f"framescan: warning: {w}", file=sys.stderr)
     return 0
 
 
