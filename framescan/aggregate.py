@@ -40,8 +40,12 @@ class ClipAggregator:
         #: context labels (e.g. people): "model:label" -> {max_count, frames, first_time, peak_time}
         self.context: dict[str, dict[str, float | int]] = {}
 
-    def update(self, frame: FrameScore) -> None:
-        self.frames += 1
+    def update(self, frame: FrameScore, *, point: bool = False) -> None:
+        """Add the next scored frame (presentation order). ``point``: not a frame but a point in time
+        with evidence of its own (speech: where a term was heard); it is not counted in ``frames``
+        but hits like a frame (segments, ``hit_frames``, ``block_frames``)."""
+        if not point:
+            self.frames += 1
         for key, n in frame.context.items():
             c = self.context.setdefault(key, {"max_count": 0, "frames": 0, "first_time": frame.time})
             c["frames"] += 1

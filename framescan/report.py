@@ -32,10 +32,11 @@ VALIDATE_ENV = "FRAMESCAN_VALIDATE_REPORTS"
 
 @dataclass(frozen=True)
 class Evidence:
-    """One model output that fed a category on one frame."""
+    """One model output that fed a category on one frame (or, for speech, words heard from
+    ``time`` to ``end``; ``frame_index`` is then None)."""
 
     time: float
-    frame_index: int
+    frame_index: int | None
     model: str
     label: str
     category: str
@@ -45,6 +46,7 @@ class Evidence:
     reused: bool = False  # a near-duplicate frame given the last scored frame's result
     text: str | None = None  # on-screen text: the text as read that the term matched
     pts: int | None = None  # the frame's presentation timestamp (stream time base); None if the container gives none
+    end: float | None = None  # speech: when the last word of the term ended
 
     def carried_to(self, frame_index: int, time: float, pts: int | None) -> Evidence:
         """This evidence on another frame that shows the same thing (a near-duplicate frame, or a
@@ -71,6 +73,8 @@ class Evidence:
             d["box"] = [round(v, 1) for v in self.box]
         if self.text is not None:
             d["text"] = self.text
+        if self.end is not None:
+            d["end"] = round(self.end, 3)
         if self.reused:
             d["reused"] = True
         return d
@@ -90,6 +94,7 @@ class Evidence:
             reused=d.get("reused", False),
             text=d.get("text"),
             pts=d.get("pts"),
+            end=d.get("end"),
         )
 
 

@@ -24,7 +24,10 @@ def _no_user_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_key_raises_naming_it_and_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown keys \['fsp'\] \(known: fps, every, .*lexicons\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown keys \['fsp'\] \(known: fps, every, .*lexicons, speech, speech_model, speech_languages, transcript\)",
+    ):
         ScanConfig.from_dict({"fsp": 1})
     with pytest.raises(TypeError, match="fsp"):
         ScanConfig(fsp=1)  # type: ignore[call-arg]
