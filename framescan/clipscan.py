@@ -123,7 +123,8 @@ class ClipScan:
     def run(self) -> Report:
         from .speech import can_decode_beside
 
-        beside = self.speech is not None and can_decode_beside(self.speech.source)
+        sp = self.speech
+        beside = sp is not None and sp.transcriber.beside and can_decode_beside(sp.source)
         if beside:
             self.speech.start()  # type: ignore[union-attr]
         try:
@@ -136,9 +137,12 @@ class ClipScan:
             raise
         if beside:  # an early exit stops it too
             self.speech.join(stop=self.stopped_at is not None)  # type: ignore[union-attr]
-        if self.speech is not None:
-            if not beside:  # a file object the video demuxer reads too: after the video
-                self.speech.run()
+        if sp is not None:
+            if not beside:  # after the video: on few cores, or a file object the video demuxer reads too
+                if self.stopped_at is not None:
+                    sp.status = "stopped early"  # an early exit: not started at all
+                else:
+                    sp.run()
             self._add_speech()
         st = self.decoder.stats
         if self.stopped_at is not None:

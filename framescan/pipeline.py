@@ -184,8 +184,9 @@ class Scanner:
         if speech:
             from .speech import DEFAULT_LANGUAGES, Transcriber, speech_threads
 
+            threads, beside = speech_threads()
             self.transcriber = Transcriber(
-                speech_model, tuple(speech_languages or DEFAULT_LANGUAGES), threads=speech_threads(self.threads)
+                speech_model, tuple(speech_languages or DEFAULT_LANGUAGES), threads=threads, beside=beside
             )
         for kind, on in (("ocr", ocr), ("speech", speech)):
             if not on:

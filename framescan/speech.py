@@ -345,13 +345,21 @@ def _repetitive(words: Sequence[str]) -> bool:
     return top / len(norm) > MAX_REPEAT_SHARE
 
 
-def speech_threads(infer_threads: int) -> int:
-    """CTranslate2 threads for speech beside a video scan whose models use ``infer_threads``: half
-    the cores this process may use (``framescan.cores``), at least 1, so the two together do not
-    take more cores than there are (the video pass is mostly waiting on decode at sampled rates)."""
+#: From this many cores speech runs beside the video scan on half of them; below, after the video
+#: pass on all of them. On 2 cores, 10 s of speech on 1 thread took 1.56x as long as on 2 threads
+#: (real-time factor 2.76 vs 1.77 on a busy machine), far more than the video pass it would overlap.
+BESIDE_MIN_CORES = 4
+
+
+def speech_threads() -> tuple[int, bool]:
+    """CTranslate2 threads for speech, and whether it runs beside the video scan: half the cores
+    this process may use (``framescan.cores``) beside it from ``BESIDE_MIN_CORES`` cores, else all
+    of them after the video pass, so that speech and video together never take more cores than
+    there are."""
     from .cores import available_cores
 
-    return max(1, min(infer_threads, available_cores()) // 2)
+    cores = available_cores()
+    return (max(1, cores // 2), True) if cores >= BESIDE_MIN_CORES else (cores, False)
 
 
 class Transcriber:
@@ -360,7 +368,8 @@ class Transcriber:
     Args:
         model_dir: a CTranslate2 Whisper model directory (None: the bundled Whisper base).
         languages: the languages Whisper may choose from (ISO 639-1 codes).
-        threads: CTranslate2 threads (default 1: speech runs beside the video scan).
+        threads: CTranslate2 threads.
+        beside: run beside the video scan in its own thread (else after the video pass).
     """
 
     def __init__(
@@ -368,6 +377,7 @@ class Transcriber:
         model_dir: str | os.PathLike[str] | None = None,
         languages: Sequence[str] = DEFAULT_LANGUAGES,
         threads: int = 1,
+        beside: bool = True,
     ) -> None:
         try:
             from faster_whisper import WhisperModel
@@ -392,6 +402,7 @@ class Transcriber:
             raise ModelError(f"{d}: the speech model cannot be loaded ({ex})", path=str(d)) from None
         self.load_seconds = time.perf_counter() - t0
         self.threads = int(threads)
+        self.beside = beside  # run beside the video scan (else after it)
         known = set(self.model.supported_languages)
         bad = [lang for lang in languages if lang not in known]
         if bad or not languages:
@@ -406,6 +417,7 @@ class Transcriber:
             "dir": str(self.model_dir),
             "languages": list(self.languages),
             "threads": self.threads,
+            "beside_video": self.beside,
         }
 
     def _vad(self, audio: np.ndarray) -> list[dict[str, int]]:
@@ -581,6 +593,9 @@ class SpeechScan:
                 self.status = "no audio stream"
                 return
             audio, self.warnings = decoded
+            if self.stop.is_set():
+                self.status = "stopped early"
+                return
             self.transcript = self.transcriber.transcribe(audio, self.stop.is_set)
             self.hits = find_spoken_terms(self.transcript.segments, self.lexicon)
             self.status = "stopped early" if self.stop.is_set() else "transcribed"

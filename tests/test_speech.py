@@ -277,8 +277,7 @@ def test_a_stopped_speech_scan_ends_without_transcribing(speech_scanner: Any, cl
     s.stop.set()  # as an early exit does
     s.start()
     s.join()
-    assert s.status in ("stopped early", "transcribed") and s.hits == [] and s.seconds < 5
-    assert s.transcript is None or s.transcript.segments == []
+    assert s.status == "stopped early" and s.hits == [] and s.transcript is None
 
 
 @needs_speech
