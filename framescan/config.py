@@ -95,7 +95,12 @@ class ScanConfig:
         early_exit: stop a clip as soon as its decision is ``block``.
         limits: resource limits for the input.
         banks: hash-bank database path; None: the default database if it exists; False: off.
-        ocr / lexicons: read on-screen text, and extra lexicon files or directories for it.
+        ocr / lexicons: read on-screen text, and extra lexicon files or directories for it
+            (and for speech).
+        speech / speech_model / speech_languages / transcript: transcribe the spoken words and
+            match them against the lexicons (``framescan.speech``); a CTranslate2 Whisper model
+            directory instead of the bundled one; the languages Whisper may choose from; write
+            the transcript into the report.
         evidence / blur: give reports their evidence frames, sexual content pixelated unless
             ``blur`` is False (``framescan.evidence``; not part of the fingerprints: the scores
             are the same).
@@ -121,12 +126,16 @@ class ScanConfig:
     evidence: bool = False
     blur: bool = True
     timeline: bool = False
+    speech: bool = False
+    speech_model: str | None = None
+    speech_languages: tuple[str, ...] | None = None
+    transcript: bool = False
 
     def __post_init__(self) -> None:
         from .sample import make_sampler
 
         # sequences and paths in their one form, so equal settings compare and pickle equal
-        for name in ("models", "lexicons"):
+        for name in ("models", "lexicons", "speech_languages"):
             value = getattr(self, name)
             if isinstance(value, (str, os.PathLike)):
                 raise ConfigError(f"{name} must be a list of names or paths, got the single value {value!r}")
@@ -136,6 +145,15 @@ class ScanConfig:
             object.__setattr__(self, "policy", str(self.policy))
         if isinstance(self.banks, os.PathLike):
             object.__setattr__(self, "banks", str(self.banks))
+        if isinstance(self.speech_model, os.PathLike):
+            object.__setattr__(self, "speech_model", str(self.speech_model))
+        if not self.speech and (self.speech_model or self.speech_languages or self.transcript):
+            raise ConfigError("speech_model, speech_languages and transcript are used only with speech=True")
+        for lang in self.speech_languages or ():
+            if not (lang.isalpha() and lang.islower() and 2 <= len(lang) <= 3):
+                raise ConfigError(f"speech language {lang!r} is not a language code such as 'id' or 'en'")
+        if self.speech_languages == ():
+            raise ConfigError("speech_languages is empty: give at least one language code (e.g. id,en)")
         if not isinstance(self.limits, Limits):
             raise ConfigError(f"limits must be a Limits, got {type(self.limits).__name__}")
         make_sampler(**self.sampling())  # one sampling mode, valid values: the sampler's own messages
@@ -247,6 +265,16 @@ class ScanConfig:
 
             lex = Lexicon.load(r.lexicons)
             config_body["ocr_lexicon"] = _digest(sorted([t.category, t.term, t.weight] for t in lex.terms))
+        if r.speech:  # what is heard depends on the model and languages; what is found on the lexicons
+            from .lexicon import Lexicon
+            from .speech import DEFAULT_LANGUAGES, MODEL_SHA256
+
+            lex = Lexicon.load(r.lexicons)
+            config_body["speech"] = {
+                "model": MODEL_SHA256 if r.speech_model is None else str(Path(r.speech_model).resolve()),
+                "languages": list(r.speech_languages or DEFAULT_LANGUAGES),
+                "lexicon": _digest(sorted([t.category, t.term, t.weight] for t in lex.terms)),
+            }
         return Fingerprints(_digest(models_body), _digest(config_body), models_body, config_body)
 
     # -- the scanner
@@ -257,7 +285,7 @@ class ScanConfig:
         kw: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}
         if isinstance(self.policy, dict):
             kw["policy"] = self.load_policy()
-        for name in ("models", "lexicons"):
+        for name in ("models", "lexicons", "speech_languages"):
             if name in kw:
                 kw[name] = list(kw[name])
         return kw

@@ -284,3 +284,53 @@ class Lexicon:
         for m in self.match(text):
             best[m.category] = max(best.get(m.category, 0.0), m.weight)
         return best
+
+
+#: ``match_fuzzy``: terms with at least this many letters (spaces not counted) may be one letter off.
+FUZZY_MIN_LETTERS = 8
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by exactly one letter inserted, deleted or replaced."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1 :] == b[i + 1 :]
+    return a[i:] == b[i + 1 :]
+
+
+def match_fuzzy(text: str, lexicon: Lexicon, min_letters: int = FUZZY_MIN_LETTERS) -> list[TermMatch]:
+    """What speech recognition needs beside ``Lexicon.match``: terms of at least ``min_letters``
+    letters (no ``*`` terms) found with exactly one letter inserted, deleted or replaced, over the
+    same number of whole words (``kill all the infidel`` for ``kill all the infidels``). Text and terms
+    are normalised as for ``match``; spaces are ignored in the comparison. Exact matches are not
+    returned (``match`` finds them). Measured for false matches in docs/speech.md."""
+    norm = _normalise(text)
+    if not norm.text:
+        return []
+    bounds = [(m.start(), m.end()) for m in re.finditer(r"\S+", norm.text)]
+    words = [norm.text[s:e] for s, e in bounds]
+    out = []
+    for t in lexicon.terms:
+        if t.term.startswith("*") or t.term.endswith("*"):
+            continue
+        core = t.core.replace(" ", "")
+        if len(core) < min_letters:
+            continue
+        n = t.core.count(" ") + 1
+        for k in range(len(words) - n + 1):
+            s, e = bounds[k][0], bounds[k + n - 1][1]
+            joined = "".join(words[k : k + n])
+            if joined == core:  # equal once runs collapse: one doubled letter of the term heard once
+                runs = [r for ch, r in zip(norm.text[s:e], norm.runs[s:e]) if ch != " "]
+                if sum(r < tr for r, tr in zip(runs, t.runs)) == 1:
+                    out.append(TermMatch(t.term, t.category, t.weight, norm.starts[s], norm.ends[e - 1], t.list_name))
+            elif _within_one_edit(joined, core):
+                out.append(TermMatch(t.term, t.category, t.weight, norm.starts[s], norm.ends[e - 1], t.list_name))
+    out.sort(key=lambda m: (m.start, -m.weight, m.end))
+    return out

@@ -98,6 +98,11 @@ class Scanner:
             reviewers).
         timeline: keep every scored frame's scores in the report (``Report.timeline``), so a
             policy or a fusion rule can be evaluated again without decoding.
+        speech: transcribe the first audio stream (faster-whisper, the ``speech`` extra) beside
+            the video scan and match it against the lexicons (``framescan.speech``).
+        speech_model: a CTranslate2 Whisper model directory (default: the bundled Whisper base).
+        speech_languages: the languages Whisper may choose from (default ``("id", "en")``).
+        transcript: write the transcript into the report's ``speech`` section.
     """
 
     def __init__(
@@ -121,6 +126,10 @@ class Scanner:
         evidence: bool = False,
         blur: bool = True,
         timeline: bool = False,
+        speech: bool = False,
+        speech_model: str | os.PathLike | None = None,
+        speech_languages: Sequence[str] | None = None,
+        transcript: bool = False,
     ) -> None:
         self._sampling = {
             "fps": fps,
@@ -174,17 +183,31 @@ class Scanner:
             c: [lm.model.name for lm in self.loaded if c in lm.model.manifest.categories] for c in CATEGORIES
         }
         self.ocr_reader = None
-        if ocr:
+        self.transcriber = None
+        self.transcript = transcript
+        if ocr or speech:
             from .lexicon import Lexicon
-            from .ocr import OcrReader
 
             self.lexicon = Lexicon.load(lexicons)
+        if ocr:
+            from .ocr import OcrReader
+
             self.ocr_reader = OcrReader(threads=self.threads)
+        if speech:
+            from .speech import DEFAULT_LANGUAGES, Transcriber, speech_threads
+
+            threads, beside = speech_threads()
+            self.transcriber = Transcriber(
+                speech_model, tuple(speech_languages or DEFAULT_LANGUAGES), threads=threads, beside=beside
+            )
+        for kind, on in (("ocr", ocr), ("speech", speech)):
+            if not on:
+                continue
             for cat in sorted({t.category for t in self.lexicon.terms}):
                 lists = sorted({t.list_name for t in self.lexicon.terms if t.category == cat})
-                self.signals[cat] += [f"ocr+lexicon:{n}" for n in lists]
+                self.signals[cat] += [f"{kind}+lexicon:{n}" for n in lists]
         #: how raw signal scores make category scores (the scan's and ``framescan eval --rescore``'s)
-        self.signal_index = SignalIndex.of(manifests, self.lexicon if ocr else None)
+        self.signal_index = SignalIndex.of(manifests, self.lexicon if ocr or speech else None)
         self.known = None if banks is False else KnownContent.open(None if banks in (None, True) else banks)  # type: ignore[arg-type]
         if self.known is not None:
             for cat, names in self.known.categories.items():
@@ -234,6 +257,7 @@ class Scanner:
             "threads": {"infer": self.threads, "decode": self.decode_threads, "spinning": self.spinning},
             "ocr": self.ocr_reader is not None,
             "symbols": len(self.symbols) if self.symbols is not None else 0,
+            "speech": None if self.transcriber is None else self.transcriber.describe(),
         }
 
     # ------------------------------------------------------------------ scanning
@@ -261,7 +285,7 @@ class Scanner:
             info = clip_info(container, stream, src)
             limits.check_header(info.width, info.height, len(container.streams), src.name)
             timings["probe"] = time.perf_counter() - t_start
-            return ClipScan(self, src.name, container, stream, info, timings, t_start, progress, limits).run()
+            return ClipScan(self, src.name, container, stream, info, timings, t_start, progress, limits, src).run()
         except FramescanError as ex:
             # Drop the traceback: its frames (this scan's and the decode thread's) hold the
             # decoder, whose FFmpeg threads and frame pools would otherwise live until the next

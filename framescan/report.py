@@ -35,10 +35,11 @@ VALIDATE_ENV = "FRAMESCAN_VALIDATE_REPORTS"
 
 @dataclass(frozen=True)
 class Evidence:
-    """One model output that fed a category on one frame."""
+    """One model output that fed a category on one frame (or, for speech, words heard from
+    ``time`` to ``end``; ``frame_index`` is then None)."""
 
     time: float
-    frame_index: int
+    frame_index: int | None
     model: str
     label: str
     category: str
@@ -53,6 +54,7 @@ class Evidence:
     #: pixels (clockwise from its top left) and the RANSAC inliers
     quad: tuple[tuple[float, float], ...] | None = None
     inliers: int | None = None
+    end: float | None = None  # speech: when the last word of the term ended
 
     def carried_to(self, frame_index: int, time: float, pts: int | None) -> Evidence:
         """This evidence on another frame that shows the same thing (a near-duplicate frame, or a
@@ -83,6 +85,8 @@ class Evidence:
             d["quad"] = [[round(x, 1), round(y, 1)] for x, y in self.quad]
         if self.inliers is not None:
             d["inliers"] = self.inliers
+        if self.end is not None:
+            d["end"] = round(self.end, 3)
         if self.reused:
             d["reused"] = True
         if self.image is not None:
@@ -108,6 +112,7 @@ class Evidence:
             image=d.get("image"),
             quad=None if quad is None else tuple((x, y) for x, y in quad),
             inliers=d.get("inliers"),
+            end=d.get("end"),
         )
 
 

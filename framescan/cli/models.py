@@ -20,7 +20,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "Pass a name to 'framescan scan --model'.",
     )
     p.add_argument("--json", action="store_true", help="print the list as JSON")
-    p.add_argument("--verify", action="store_true", help="hash each model file and compare it with its manifest")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="hash each model file and compare it with its manifest (and the speech model's joined file with "
+        "its sha256, joining it from the installed wheels when missing)",
+    )
     return p
 
 
@@ -44,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         except ModelError as ex:
             row["path"], row["status"] = None, f"unavailable: {ex.message}"
         rows.append(row)
+    from ..speech import model_status
+
+    rows.append(model_status(args.verify))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

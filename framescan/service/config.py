@@ -52,7 +52,11 @@ class ServiceConfig:
     models: list[str] | None = None
     banks: str | bool | None = None  # as ``Scanner(banks=...)``
     ocr: bool = False  # read on-screen text (``Scanner(ocr=...)``; the ``ocr`` extra)
-    lexicons: list[str] | None = None  # extra lexicon files/directories for ``ocr``
+    lexicons: list[str] | None = None  # extra lexicon files/directories for ``ocr`` and ``speech``
+    speech: bool = False  # transcribe spoken words (``Scanner(speech=...)``; the ``speech`` extra)
+    speech_model: str | None = None
+    speech_languages: list[str] | None = None
+    transcript: bool = False
     memory_bytes: int | None = 3 * GIB  # per worker, as ``WorkerConfig.memory_bytes``
     #: worker pools kept for non-default (policy, fps) profiles, and workers in each
     max_profiles: int = 4

@@ -210,6 +210,10 @@ class ScanService:
             banks=cfg.banks,
             ocr=cfg.ocr,
             lexicons=cfg.lexicons,
+            speech=cfg.speech,
+            speech_model=cfg.speech_model,
+            speech_languages=cfg.speech_languages,
+            transcript=cfg.transcript,
             limits=cfg.limits,
             evidence=True,  # for the job's report.html (kept for reviews and blocks only)
         )
