@@ -156,7 +156,8 @@ class Scanner:
         self.buffer_sets = [[lm.batch for lm in self.loaded]] + [
             [lm.model.manifest.input.empty_batch(self.batch_size) for lm in self.loaded] for _ in range(sets - 1)
         ]
-        self._warm_up()
+        # No warm-up here: the kernel loads on its first frame, in the preprocessing thread,
+        # while the decoder works (a one-clip run would pay a warm-up in full; ``warm_up``).
         self.load_seconds = time.perf_counter() - t0
         self.signals = {
             c: [lm.model.name for lm in self.loaded if c in lm.model.manifest.categories] for c in CATEGORIES
@@ -176,10 +177,11 @@ class Scanner:
             for cat, names in self.known.categories.items():
                 self.signals[cat] += [f"{BANK_SIGNAL_PREFIX}{n}" for n in names]
 
-    def _warm_up(self) -> None:
-        """Load the cached Numba kernels (~0.5 s the first time in a process), import PyAV
-        (~0.07 s) and run each model once, so that cost lands on start-up, not on the first
-        clip's timings."""
+    def warm_up(self) -> None:
+        """Load the cached Numba kernel (0.3-1 s the first time in a process), import PyAV and run
+        each model once, so that this lands on start-up, not on the first clip: for long-lived
+        scanners (a service's workers), where the first request should not wait. A one-clip run
+        does not call it: the first scan loads the kernel while its decoder works."""
         import av  # noqa: F401 - imported here, not at the first scan (decode and probe use it)
 
         tiny = np.zeros((2, 2), np.uint8)

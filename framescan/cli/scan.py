@@ -332,16 +332,27 @@ def write_json(reports: list[Report], out: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._jit import stale_kernels
-    from ..isolate import WorkerConfig, WorkerPool
+    from ..isolate import COMPILE_NOTICE, WorkerConfig, WorkerPool
 
     check_output(args.json, "--json")
     config = scan_config(args)
-    if not args.quiet and sys.stderr.isatty() and stale_kernels("framescan.preprocess"):  # every scan runs it
-        print("compiling kernels (first run only)...", file=sys.stderr, flush=True)
-    # Model/config errors end the run before any clip (exit 4).
-    engine: Any = WorkerPool(1, WorkerConfig(scan=config)) if args.isolate else None
-    scanner = None if args.isolate else config.scanner()
+    announce = not args.quiet and sys.stderr.isatty()
+
+    def notify(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    # Model/config errors end the run before any clip (exit 4). The worker, not this process,
+    # imports Numba and checks whether its kernel needs compiling (this process stays light).
+    engine: Any = None
+    scanner = None
+    if args.isolate:
+        engine = WorkerPool(1, WorkerConfig(scan=config, warm=False, announce_compile=announce), notify=notify)
+    else:
+        from .._jit import stale_kernels
+
+        if announce and stale_kernels("framescan.preprocess"):  # every scan runs it
+            notify(COMPILE_NOTICE)
+        scanner = config.scanner()
     reports: list[Report] = []
     try:
         for path in args.paths:
