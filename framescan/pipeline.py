@@ -82,6 +82,7 @@ class Scanner:
         threads: ONNX Runtime intra-op threads (default: the cores available).
         decode_threads: FFmpeg decoder threads (default 2).
         early_exit: stop decoding as soon as the decision is ``block`` (it cannot get worse).
+        fast_decode: skip H.264/HEVC deblocking as ``framescan.decode.FAST_DECODE`` says.
         limits: resource limits for the input (default ``Limits()``).
         banks: hash-bank database for known-content matching (default: ``framescan.banks.
             default_db_path()`` if it exists; ``False`` turns matching off). A path given here
@@ -107,6 +108,7 @@ class Scanner:
         threads: int | None = None,
         decode_threads: int | None = None,
         early_exit: bool = False,
+        fast_decode: bool = False,
         limits: Limits | None = None,
         banks: str | os.PathLike | bool | None = None,
         ocr: bool = False,
@@ -130,6 +132,7 @@ class Scanner:
         self.threads = int(threads or available_cores())
         self.decode_threads = int(decode_threads or DEFAULT_DECODE_THREADS)
         self.early_exit = early_exit
+        self.fast_decode = bool(fast_decode)
         self.limits = limits or DEFAULT_LIMITS
         # ORT's pool threads spin between the parallel parts of a run unless told not to. When
         # every frame is scored the scan is inference-bound and the decoder needs little CPU:
@@ -211,6 +214,7 @@ class Scanner:
             "sampling": self.sampler().describe(),
             "batch_size": self.batch_size,
             "threads": {"infer": self.threads, "decode": self.decode_threads, "spinning": self.spinning},
+            "fast_decode": self.fast_decode,
             "ocr": self.ocr_reader is not None,
         }
 

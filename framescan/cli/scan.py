@@ -165,6 +165,12 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--early-exit", action="store_true", help="stop a clip as soon as its decision is block")
     p.add_argument(
+        "--fast-decode",
+        action="store_true",
+        help="skip H.264/HEVC deblocking: faster on upload-like clips, scores may differ a little "
+        "(agreement with the normal decode: benchmarks/RESULTS.md)",
+    )
+    p.add_argument(
         "--banks",
         metavar="DB",
         help="hash-bank database for known-content matching; it must exist (default: $FRAMESCAN_HOME/banks.sqlite, "
@@ -208,6 +214,7 @@ def scan_config(args: argparse.Namespace) -> ScanConfig:
         batch_size=args.batch_size,
         threads=args.threads,
         early_exit=args.early_exit,
+        fast_decode=args.fast_decode,
         limits=parse_limits(args),
         banks=False if args.no_banks else args.banks,
     )
