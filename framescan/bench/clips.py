@@ -155,6 +155,21 @@ def build_configs(opts: BenchOptions, notify: Callable[[str], None] | None = Non
                 out.append(Config(f"{Path(p).name} {m.name}", str(Path(p).resolve()), m, w, h, info.duration,
                                   info.fps, frames, generated=False))  # fmt: skip
         return out
+    if opts.upload:
+        clip_dir = Path(opts.clip_dir) if opts.clip_dir else default_clip_dir()
+        out = []
+        for spec in UPLOAD_CLIPS:
+            if notify:
+                notify(f"upload-like clip {spec.name}")
+            path = ensure_upload_clip(clip_dir, spec)
+            for m in modes or [Mode.parse("fps1")]:
+                if m.clean or m.early_exit:
+                    raise BenchError(f"{m.name}: +clean and +early pick generated clips; not with --upload")
+                frames = int(round(spec.seconds * CLIP_FPS))
+                out.append(Config(f"upload-{spec.name} {m.name}", str(path), m, spec.width, spec.height,
+                                  spec.seconds, float(CLIP_FPS), frames, generated=True,
+                                  flagged=spec.flagged))  # fmt: skip
+        return out
     if opts.quick:
         pairs = [(s, m) for s in (opts.sizes or [QUICK["size"]]) for m in (opts.modes or QUICK["modes"])]
         seconds, fps = float(opts.seconds or QUICK["seconds"]), int(QUICK["fps"])  # type: ignore[call-overload]
