@@ -40,6 +40,8 @@ from framescan.models import DEFAULT_MODEL, load_manifest  # noqa: E402
 from framescan.preprocess import batch_view, preprocess_into  # noqa: E402
 from framescan.sample import make_sampler  # noqa: E402
 
+CPU_TIME = False
+
 
 def _build_int8() -> Any:
     spec = importlib.util.spec_from_file_location("build_int8", ROOT / "models" / "build_int8.py")
@@ -56,16 +58,19 @@ def decode(
     """The sampled frames (YuvFrame copies when ``keep``) and the seconds decoding took."""
     with av.open(clip) as c:
         stream = c.streams.video[0]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), os.times()
         dec = FrameDecoder(c, stream, make_sampler(**sampler_kw), threads=threads, skip_loop_filter=level)
         frames = []
         for f in dec:
             if keep:
-                frames.append(f.copy() if hasattr(f, "copy") else _copy(f))
+                frames.append(_copy(f))
+        c1 = os.times()
+        if CPU_TIME:  # CPU seconds of the process (all decoder threads): less swayed by a busy machine
+            return frames, (c1.user - c0.user) + (c1.system - c0.system)
         return frames, time.perf_counter() - t0
 
 
-def _copy(f: Any) -> Any:
+def _copy(f: Any) -> Any:  # the planes outlive the decoder's frame pool
     from dataclasses import replace
 
     return replace(f, y=f.y.copy(), u=f.u.copy(), v=f.v.copy())
@@ -120,9 +125,14 @@ def main() -> int:
     ap.add_argument("--max-drift", type=float, default=0.02)
     ap.add_argument("--threading", action="store_true", help="also time frame vs slice threading (2 and 4)")
     ap.add_argument("--no-1080", action="store_true", help="leave the 1080x1920 clip out of the generated set")
+    ap.add_argument("--cpu", action="store_true", help="time decoding in CPU seconds, not wall seconds")
+    ap.add_argument("--no-agreement", action="store_true", help="time decoding only")
+    ap.add_argument("--no-timing", action="store_true", help="measure agreement only")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     levels = [x.strip() for x in args.levels.split(",") if x.strip()]
+    global CPU_TIME
+    CPU_TIME = args.cpu
     if args.clips:
         clips = args.clips
     else:
@@ -138,10 +148,10 @@ def main() -> int:
             s = c.streams.video[0]
             codec, size = s.codec_context.name, f"{s.codec_context.width}x{s.codec_context.height}"
         row: dict[str, Any] = {"clip": Path(clip).name, "codec": codec, "size": size, "levels": {}}
-        ref_frames, _ = decode(clip, {"fps": args.fps}, None)
-        ref = detect(model, ref_frames)
-        row["frames_compared"] = len(ref)
-        for lv in levels:
+        for lv in [] if args.no_agreement else levels:
+            if lv == levels[0]:
+                ref = detect(model, decode(clip, {"fps": args.fps}, None)[0])
+                row["frames_compared"] = len(ref)
             cand = detect(model, decode(clip, {"fps": args.fps}, lv)[0])
             st = strict(tally_mod, ref, cand, labels, args.max_drift)
             row["levels"][lv] = {"agreement": st}
@@ -150,13 +160,15 @@ def main() -> int:
             t["reference"] += st["reference_detections"]
             t["candidate"] += st["reference_detections"] - st["missed"] + st["extra"]
         times: dict[str, dict[str, list[float]]] = {}
-        for rep in range(args.repeats):
-            order = [None, *levels] if rep % 2 == 0 else [*levels, None][::-1]
+        for rep in range(0 if args.no_timing else args.repeats):
+            order = [None, *levels] if rep % 2 == 0 else [*levels[::-1], None]
             for lv in order:
                 for what, kw in (("all", {"all_frames": True}), (f"fps{args.fps:g}", {"fps": args.fps})):
                     _, secs = decode(clip, kw, lv, keep=False)
                     times.setdefault(lv or "normal", {}).setdefault(what, []).append(secs)
-        row["decode_s"] = {lv: {w: round(statistics.median(v), 3) for w, v in d.items()} for lv, d in times.items()}
+        row["decode_s" if not args.cpu else "decode_cpu_s"] = {
+            lv: {w: round(statistics.median(v), 3) for w, v in d.items()} for lv, d in times.items()
+        }
         if args.threading:
             row["threading_s"] = threading_table(clip, args.repeats)
         results.append(row)

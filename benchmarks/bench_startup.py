@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -59,14 +60,33 @@ SCANNER = "import framescan; framescan.Scanner()"
 NAIVE_START = "import cv2; from nudenet import NudeDetector; NudeDetector()"
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
-    """Wall seconds of one command (a fresh process); raises when it fails."""
+#: CPU seconds (user + system) of every run, by name, beside the wall times: on a busy machine
+#: a process waits for a core, and its wall time says more about the others than about it.
+CPU: dict[str, list[float]] = {}
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, name: str | None = None) -> float:
+    """Wall seconds of one command (a fresh process); its CPU seconds go to ``CPU[name]``.
+    Raises when it fails."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # from a neutral folder: ``python -c`` puts the working directory first on sys.path
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode not in (0, 10, 20):  # scan: allow / review / block
         raise RuntimeError(f"{cmd[:4]}... exited {p.returncode}: {p.stderr.strip()[-400:]}")
+    if name:
+        CPU.setdefault(name, []).append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
     return wall
+
+
+def summary(runs: dict[str, list[float]], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in runs.items():
+        cpu = CPU.get(prefix + k, [])
+        out[k] = {"median_s": med(v), "runs_s": [round(x, 3) for x in v], "cpu_median_s": med(cpu) if cpu else None}
+    return out
 
 
 def py(code: str, *args: str) -> list[str]:
@@ -81,18 +101,24 @@ def med(xs: list[float]) -> float:
     return round(statistics.median(xs), 3)
 
 
-def part_startup(repeats: int, env: dict[str, str]) -> dict[str, Any]:
-    runs: dict[str, list[float]] = {"scanner": [], "version": [], "naive": []}
+def part_startup(repeats: int, env: dict[str, str], before: str | None = None) -> dict[str, Any]:
     cmds = {"scanner": py(SCANNER), "version": framescan_cmd("--version"), "naive": py(NAIVE_START)}
+    envs = dict.fromkeys(cmds, env)
+    if before:  # the same commands on another tree (e.g. the commit before), interleaved too
+        for name in ("scanner", "version"):
+            cmds[f"{name}_before"] = cmds[name]
+            envs[f"{name}_before"] = {**env, "PYTHONPATH": before}
+    runs: dict[str, list[float]] = {k: [] for k in cmds}
     for _ in range(2):  # caches filled, files in the page cache
-        for cmd in cmds.values():
-            timed(cmd, env)
+        for name, cmd in cmds.items():
+            timed(cmd, envs[name])
     for rep in range(repeats):
         order = list(cmds) if rep % 2 == 0 else list(cmds)[::-1]
         for name in order:
-            runs[name].append(timed(cmds[name], env))
-    out = {k: {"median_s": med(v), "runs_s": [round(x, 3) for x in v]} for k, v in runs.items()}
+            runs[name].append(timed(cmds[name], envs[name], "startup:" + name))
+    out = summary(runs, "startup:")
     out["scanner_vs_naive"] = round(out["scanner"]["median_s"] / out["naive"]["median_s"], 2)
+    out["scanner_vs_naive_cpu"] = round(out["scanner"]["cpu_median_s"] / out["naive"]["cpu_median_s"], 2)
     return out
 
 
@@ -107,9 +133,10 @@ def part_whole(clips: list[str], repeats: int, env: dict[str, str], fps: str) ->
         for rep in range(repeats):
             order = list(cmds) if rep % 2 == 0 else list(cmds)[::-1]
             for name in order:
-                runs[name].append(timed(cmds[name], env))
-    out = {k: {"median_s": med(v), "runs_s": [round(x, 3) for x in v]} for k, v in runs.items()}
+                runs[name].append(timed(cmds[name], env, "whole:" + name))
+    out = summary(runs, "whole:")
     out["speedup"] = round(out["naive"]["median_s"] / out["framescan"]["median_s"], 2)
+    out["speedup_cpu"] = round(out["naive"]["cpu_median_s"] / out["framescan"]["cpu_median_s"], 2)
     return out
 
 
@@ -119,12 +146,14 @@ def part_first(clip: str, repeats: int, env: dict[str, str]) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as numba, tempfile.TemporaryDirectory() as cache:
             e = {**env, "NUMBA_CACHE_DIR": numba, "FRAMESCAN_CACHE": cache}
             cmd = framescan_cmd("scan", clip, "--fps", "1", "-q")
-            first.append(timed(cmd, e))
-            second.append(timed(cmd, e))
+            first.append(timed(cmd, e, "first"))
+            second.append(timed(cmd, e, "second"))
     return {
         "first_median_s": med(first),
         "second_median_s": med(second),
         "extra_s": round(med(first) - med(second), 3),
+        "first_cpu_median_s": med(CPU["first"]),
+        "second_cpu_median_s": med(CPU["second"]),
         "first_runs_s": [round(x, 3) for x in first],
         "second_runs_s": [round(x, 3) for x in second],
     }
@@ -137,10 +166,11 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--fps", default="1", help="sampling rate of both sides in 'whole' (default 1)")
     ap.add_argument("--framescan-from", default=str(ROOT), help="tree whose framescan is measured (PYTHONPATH)")
+    ap.add_argument("--before", help="another tree to time start-up of, interleaved (e.g. the previous commit)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     env = {**os.environ, "PYTHONPATH": args.framescan_from}
-    sys.path.insert(0, args.framescan_from)
+    sys.path.insert(0, str(ROOT))  # the clip set is this tree's, whichever framescan is measured
     if args.clips:
         clips = args.clips
     else:
@@ -153,7 +183,7 @@ def main() -> int:
         "clips": [Path(c).name for c in clips],
     }
     if args.part in ("startup", "all"):
-        out["startup"] = part_startup(args.repeats, env)
+        out["startup"] = part_startup(args.repeats, env, args.before)
         print(json.dumps({"startup": out["startup"]}), flush=True)
     if args.part in ("whole", "all"):
         out["whole"] = part_whole(clips, args.repeats, env, args.fps)

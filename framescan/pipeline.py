@@ -187,12 +187,15 @@ class Scanner:
         does not call it: the first scan loads the kernel while its decoder works."""
         import av  # noqa: F401 - imported here, not at the first scan (decode and probe use it)
 
-        tiny = np.zeros((2, 2), np.uint8)
-        chroma = np.zeros((1, 1), np.uint8)
-        frame = YuvFrame(tiny, chroma, chroma, 0, 0.0)
-        for lm, view in zip(self.loaded, self.views([lm.batch for lm in self.loaded], frame)):
-            geo = preprocess_into(frame, lm.model.manifest.input, view[0])
-            lm.model.run(view, [geo])
+        # Planes as the decoder gives them: contiguous, or views on padded lines (each layout is
+        # a specialisation of the kernel of its own).
+        for pad in (0, 30):
+            luma, chroma = np.zeros((4, 4 + pad), np.uint8)[:, :4], np.zeros((2, 2 + pad), np.uint8)[:, :2]
+            frame = YuvFrame(luma, chroma, chroma, 0, 0.0)
+            for lm, view in zip(self.loaded, self.views([lm.batch for lm in self.loaded], frame)):
+                geo = preprocess_into(frame, lm.model.manifest.input, view[0])
+                if not pad:
+                    lm.model.run(view, [geo])
 
     def views(self, bufs: list[np.ndarray], frame: YuvFrame) -> list[np.ndarray]:
         """Each model's batch tensor for this frame's size: the buffer itself, or a view on it

@@ -153,9 +153,19 @@ def _python(code: str, tmp_path: Path) -> str:
 
 
 @pytest.mark.integration
-def test_the_kernel_loads_at_its_first_frame_without_scipy(tmp_path: Path) -> None:
-    code = """
+def test_cli_parent_stays_light_and_the_kernel_loads_at_its_first_frame_without_scipy(
+    tmp_path: Path, make_clip: Callable[..., Path]
+) -> None:
+    """One fresh interpreter: ``framescan scan`` (isolated) leaves NumPy, Numba, ONNX Runtime and
+    PyAV to its worker; then, in the same process, ``Scanner()`` loads no kernel, and the first
+    frame loads it without importing SciPy, with the reference's result."""
+    clip = make_clip(width=96, height=160, seconds=1, fps=5)
+    code = f"""
 import importlib.util, sys
+from framescan.cli.main import main
+rc = main(["scan", {str(clip)!r}, "-q"])
+print(rc, *sorted(m for m in {HEAVY!r} if m in sys.modules))
+
 import numpy as np
 import framescan
 from framescan import preprocess
@@ -174,21 +184,8 @@ print(float(np.abs(out - ref).max()), "scipy.linalg" in sys.modules)
 if importlib.util.find_spec("scipy") is not None:
     import scipy.linalg.cython_blas  # still importable by anyone after the kernel's first call
 """
-    err, scipy_loaded = _python(code, tmp_path).split()
+    parent, kernel = _python(code, tmp_path).splitlines()
+    assert parent.split() == ["0"], f"exit code and heavy modules in the parent: {parent}"
+    err, scipy_loaded = kernel.split()
     assert float(err) <= KERNEL_ATOL
     assert scipy_loaded == "False"
-
-
-@pytest.mark.integration
-def test_the_command_lines_parent_leaves_the_model_runtime_to_its_worker(
-    tmp_path: Path, make_clip: Callable[..., Path]
-) -> None:
-    clip = make_clip(width=96, height=160, seconds=1, fps=5)
-    code = f"""
-import sys
-from framescan.cli.main import main
-rc = main(["scan", {str(clip)!r}, "-q"])
-print(rc, *sorted(m for m in {HEAVY!r} if m in sys.modules))
-"""
-    out = _python(code, tmp_path).split()
-    assert out == ["0"], f"exit code and heavy modules in the parent: {out}"
