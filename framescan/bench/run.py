@@ -123,9 +123,10 @@ def run_bench(opts: BenchOptions, notify: Callable[[str], None] | None = None) -
 
     cold_uncached: dict[str, Any] | None = None
     if opts.cold_uncached and not opts.quick:
-        say("cold start with an empty Numba cache (compiles the kernels)")
+        say("cold start with empty Numba and framescan caches (compiles the kernels, optimises the models)")
         with tempfile.TemporaryDirectory(prefix="framescan-numba-") as cache:
-            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            # as after an install: no compiled kernel, no optimised model graph, no verified hash
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache, "FRAMESCAN_CACHE": os.path.join(cache, "framescan")}
             r = run_child({**base, "impl": "framescan", "clip": configs[0].clip, "mode": configs[0].mode.name,
                            "scan": False}, opts.timeout, env, prefix)  # fmt: skip
         cold_uncached = {k: r.get(k) for k in ("ok", "error", "import_s", "load_s", "warmup_s", "cold_start_s", "ready_s",

@@ -115,7 +115,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--no-cold-uncached",
         dest="cold_uncached",
         action="store_false",
-        help="skip the cold start with an empty Numba cache (the first run on a new device; default: run it, "
+        help="skip the cold start with empty Numba and framescan caches (the first run on a new device; default: run it, "
         "except with --quick)",
     )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per run (default 1800)")
