@@ -14,7 +14,7 @@ import numpy as np
 
 from .aggregate import ClipAggregator
 from .decide import decide, should_stop
-from .decode import DecodeStats, FrameDecoder
+from .decode import FAST_DECODE, DecodeStats, FrameDecoder
 from .errors import NoFrames, Truncated
 from .evidence import EvidenceCapture
 from .frames import Geometry, YuvFrame
@@ -89,6 +89,7 @@ class ClipScan:
             # would keep the decoder, its FFmpeg threads and frame pools, until a garbage collection)
             functools.partial(_check_limits, limits, info, name),
             max_pixels=limits.max_pixels,
+            skip_loop_filter=FAST_DECODE if scanner.fast_decode else None,
         )
         self.stage = {"decode": 0.0, "preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "aggregate": 0.0}
         self.known = scanner.known

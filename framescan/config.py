@@ -93,6 +93,9 @@ class ScanConfig:
             None: the built-in default policy.
         batch_size / threads / decode_threads: None lets the scanning machine choose.
         early_exit: stop a clip as soon as its decision is ``block``.
+        fast_decode: skip H.264/HEVC deblocking where ``framescan.decode.FAST_DECODE`` says
+            (faster decoding of upload-like clips; detections agree with the normal decode as
+            measured in benchmarks/RESULTS.md).
         limits: resource limits for the input.
         banks: hash-bank database path; None: the default database if it exists; False: off.
         ocr / lexicons: read on-screen text, and extra lexicon files or directories for it
@@ -119,6 +122,7 @@ class ScanConfig:
     threads: int | None = None
     decode_threads: int | None = None
     early_exit: bool = False
+    fast_decode: bool = False
     limits: Limits = field(default=DEFAULT_LIMITS)
     banks: str | bool | None = None
     ocr: bool = False
@@ -260,6 +264,8 @@ class ScanConfig:
         rules = {m.name: rule for m in manifests for rule in _calibration_rules(m)}
         if rules:
             config_body["calibration"] = rules
+        if r.fast_decode:  # pictures decoded without deblocking: scores may differ a little
+            config_body["fast_decode"] = True
         if r.ocr:  # the on-screen text lexicons in force change what is found
             from .lexicon import Lexicon
 

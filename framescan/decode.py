@@ -35,6 +35,15 @@ GROUP_MAX_BYTES = 64 << 20
 GROUP_MAX_PACKETS = 2000
 
 
+#: Codecs whose in-loop deblocking filter FFmpeg can skip (``skip_loop_filter``) and for which
+#: that was measured (benchmarks/bench_fastdecode.py).
+LOOP_FILTER_CODECS = frozenset({"h264", "hevc"})
+#: FFmpeg's AVDiscard levels for ``skip_loop_filter``: the frames whose deblocking is skipped.
+SKIP_LOOP_FILTER = ("noref", "bidir", "nointra", "nokey", "all")
+#: The ``skip_loop_filter`` level of ``fast_decode`` (``ScanConfig.fast_decode``).
+FAST_DECODE = "all"
+
+
 @dataclass
 class DecodeStats:
     """What the demuxer read and the decoder produced (the basis of the report's coverage)."""
@@ -142,6 +151,7 @@ class FrameDecoder:
         should_stop: Callable[[], bool] | None = None,
         on_frame: Callable[[float, DecodeStats, int, int], None] | None = None,
         max_pixels: int | None = None,
+        skip_loop_filter: str | None = None,
     ) -> None:
         self.container = container
         self.stream = stream
@@ -156,6 +166,12 @@ class FrameDecoder:
             # FFmpeg refuses frames larger than this before allocating them (a later SPS
             # can change the size the header announced).
             cc.options = {**dict(cc.options or {}), "max_pixels": str(int(max_pixels))}
+        if skip_loop_filter and cc.name in LOOP_FILTER_CODECS:
+            if skip_loop_filter not in SKIP_LOOP_FILTER:
+                raise ValueError(f"skip_loop_filter must be one of {SKIP_LOOP_FILTER}, got {skip_loop_filter!r}")
+            # Deblocking skipped for these frames (FFmpeg's AVDiscard levels): faster, and the
+            # pictures differ a little from the encoder's (see ``fast_decode`` in config).
+            cc.options = {**dict(cc.options or {}), "skip_loop_filter": skip_loop_filter}
         tb = stream.time_base
         self._time_base = float(tb) if tb else None
         self._start = float(stream.start_time * tb) if (stream.start_time is not None and tb) else None

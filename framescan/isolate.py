@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -56,6 +57,18 @@ class WorkerConfig:
     #: Address space a worker may add for scanning on top of what it uses once its models are
     #: loaded (the limit is set then, as RLIMIT_AS = loaded size + this); None: unlimited.
     memory_bytes: int | None = 3 << 30
+    #: Load the kernel and run the models once before the worker says it is ready
+    #: (``Scanner.warm_up``): for pools that live for many clips (service, archive), so the first
+    #: clip does not wait. A one-command pool (``framescan scan``) leaves it to the first clip,
+    #: whose decoder then works meanwhile.
+    warm: bool = True
+    #: Tell the parent (``WorkerPool(notify=...)``) when the kernel is about to be compiled (the
+    #: first run after an install): the worker, which imports Numba anyway, checks, not the parent.
+    announce_compile: bool = False
+
+
+#: What a worker with ``announce_compile`` sends when its first scan will compile the kernel.
+COMPILE_NOTICE = "compiling kernels (first run only)..."
 
 
 def _die_with_parent() -> None:
@@ -98,7 +111,14 @@ def _worker_main(conn: Any) -> None:
     config: WorkerConfig = conn.recv()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
+        if config.announce_compile:
+            from ._jit import stale_kernels
+
+            if stale_kernels("framescan.preprocess"):  # every scan runs it
+                conn.send(("notice", COMPILE_NOTICE))
         scanner = config.scan.scanner()
+        if config.warm:
+            scanner.warm_up()
         if config.memory_bytes:
             _limit_memory(config.memory_bytes)
     except FramescanError as ex:
@@ -146,8 +166,9 @@ def _worker_main(conn: Any) -> None:
 class Worker:
     """One supervised worker process (``python -m framescan.isolate FD``, its own session)."""
 
-    def __init__(self, config: WorkerConfig) -> None:
+    def __init__(self, config: WorkerConfig, notify: Callable[[str], None] | None = None) -> None:
         self.config = config
+        self.notify = notify
         ours, theirs = socket.socketpair()
         try:
             self.process = subprocess.Popen(
@@ -180,14 +201,20 @@ class Worker:
         return self.process.pid
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        if not self.conn.poll(timeout):
-            self.kill()
-            raise DecoderCrashed(f"a worker process did not start within {timeout:.0f} s")
-        try:
-            msg = self.conn.recv()
-        except EOFError as ex:
-            self.kill()
-            raise DecoderCrashed(f"a worker process died while starting (exit code {self.process.wait(5)})") from ex
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                self.kill()
+                raise DecoderCrashed(f"a worker process did not start within {timeout:.0f} s")
+            try:
+                msg = self.conn.recv()
+            except EOFError as ex:
+                self.kill()
+                raise DecoderCrashed(f"a worker process died while starting (exit code {self.process.wait(5)})") from ex
+            if msg[0] != "notice":
+                break
+            if self.notify is not None:
+                self.notify(msg[1])
         if msg[0] == "fatal":
             self.kill()
             from .errors import error_from_code
@@ -307,9 +334,15 @@ class WorkerPool:
         config: scanner options, limits and the memory limit for every worker.
     """
 
-    def __init__(self, workers: int | None = None, config: WorkerConfig | None = None) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        config: WorkerConfig | None = None,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
         self.size = int(workers or default_workers())
         self.config = config or WorkerConfig()
+        self.notify = notify  # gets a worker's notices while it starts (COMPILE_NOTICE)
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._lock = threading.Lock()
         self._all: list[Worker] = []
@@ -325,7 +358,7 @@ class WorkerPool:
             raise
 
     def _spawn(self) -> Worker:
-        w = Worker(self.config)
+        w = Worker(self.config, self.notify)
         with self._lock:
             self._all.append(w)
         return w

@@ -16,10 +16,12 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .decide import match_decision
-from .frames import YuvFrame
+
+if TYPE_CHECKING:  # frames imports NumPy: the command line's parent process reads reports only
+    from .frames import YuvFrame
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cache import FileStamp, cache_dir, read_json, write_json
 from .categories import CATEGORIES
 from .errors import ConfigError, ModelError
 from .inputspec import InputSpec
@@ -100,11 +101,16 @@ class ModelManifest:
         """The ONNX file on disk (``ModelError`` if it is not there)."""
         if "package" in self.file:
             pkg, res = self.file["package"], self.file.get("resource", "")
-            if importlib.util.find_spec(pkg) is None:
+            spec = importlib.util.find_spec(pkg)
+            if spec is None:
                 raise ModelError(
                     f"model {self.name!r}: package {pkg!r} is not installed (pip install {pkg})", model=self.name
                 )
-            path = Path(str(importlib.resources.files(pkg).joinpath(res)))
+            # The package's folder from its spec: ``importlib.resources.files`` would import the
+            # package (NudeNet's imports OpenCV: 0.04-0.18 s of start-up for a file name).
+            found = [Path(d) / res for d in spec.submodule_search_locations or ()]
+            found = [p for p in found if p.is_file()]
+            path = found[0] if found else Path(str(importlib.resources.files(pkg).joinpath(res)))
         elif "path" in self.file:
             path = Path(self.file["path"])
             if not path.is_absolute():
@@ -146,20 +152,36 @@ class ModelManifest:
         return d
 
 
-_sha_cache: dict[tuple[str, int, int], str] = {}
+_sha_cache: dict[FileStamp, str] = {}
+#: A sha256 as a cache entry must hold it.
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+def _hash_entry(stamp: FileStamp) -> Path:
+    return cache_dir() / "hashes" / f"{hashlib.sha256(stamp.path.encode()).hexdigest()[:32]}.json"
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, cached per (path, size, mtime) for the life of the process."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _sha_cache:
+    """sha256 of a file, cached per ``FileStamp`` (path, size, mtime_ns, inode, device): for the
+    life of the process, and on disk in ``framescan.cache.cache_dir()`` so that the next process
+    does not read the whole model file again. An entry for another stamp (the file was replaced
+    or rewritten) or one that cannot be read is ignored and rewritten."""
+    stamp = FileStamp.of(path)
+    if stamp in _sha_cache:
+        return _sha_cache[stamp]
+    entry = _hash_entry(stamp)
+    data = read_json(entry)
+    digest = data.get("sha256") if data and data.get("stamp") == stamp.to_dict() else None
+    if not (isinstance(digest, str) and len(digest) == 64 and set(digest) <= _SHA256_HEX):
         h = hashlib.sha256()
         with open(path, "rb") as f:
             while chunk := f.read(_HASH_CHUNK):
                 h.update(chunk)
-        _sha_cache[key] = h.hexdigest()
-    return _sha_cache[key]
+        digest = h.hexdigest()
+        if FileStamp.of(path) == stamp:  # not rewritten while it was read
+            write_json(entry, {"stamp": stamp.to_dict(), "sha256": digest})
+    _sha_cache[stamp] = digest
+    return digest
 
 
 def _require(d: dict[str, Any], key: str, where: str) -> Any:

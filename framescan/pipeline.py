@@ -82,6 +82,7 @@ class Scanner:
         threads: ONNX Runtime intra-op threads (default: the cores available).
         decode_threads: FFmpeg decoder threads (default 2).
         early_exit: stop decoding as soon as the decision is ``block`` (it cannot get worse).
+        fast_decode: skip H.264/HEVC deblocking as ``framescan.decode.FAST_DECODE`` says.
         limits: resource limits for the input (default ``Limits()``).
         banks: hash-bank database for known-content matching (default: ``framescan.banks.
             default_db_path()`` if it exists; ``False`` turns matching off); its symbol banks
@@ -119,6 +120,7 @@ class Scanner:
         threads: int | None = None,
         decode_threads: int | None = None,
         early_exit: bool = False,
+        fast_decode: bool = False,
         limits: Limits | None = None,
         banks: str | os.PathLike | bool | None = None,
         ocr: bool = False,
@@ -151,6 +153,7 @@ class Scanner:
         self.early_exit = early_exit
         self.evidence, self.blur = evidence, blur
         self.timeline = timeline
+        self.fast_decode = bool(fast_decode)
         self.limits = limits or DEFAULT_LIMITS
         # ORT's pool threads spin between the parallel parts of a run unless told not to. When
         # every frame is scored the scan is inference-bound and the decoder needs little CPU:
@@ -177,7 +180,8 @@ class Scanner:
         self.buffer_sets = [[lm.batch for lm in self.loaded]] + [
             [lm.model.manifest.input.empty_batch(self.batch_size) for lm in self.loaded] for _ in range(sets - 1)
         ]
-        self._warm_up()
+        # No warm-up here: the kernel loads on its first frame, in the preprocessing thread,
+        # while the decoder works (a one-clip run would pay a warm-up in full; ``warm_up``).
         self.load_seconds = time.perf_counter() - t0
         self.signals = {
             c: [lm.model.name for lm in self.loaded if c in lm.model.manifest.categories] for c in CATEGORIES
@@ -222,18 +226,22 @@ class Scanner:
                     f"{BANK_SIGNAL_PREFIX}{n}" for n in names if f"{BANK_SIGNAL_PREFIX}{n}" not in self.signals[cat]
                 ]
 
-    def _warm_up(self) -> None:
-        """Load the cached Numba kernels (~0.5 s the first time in a process), import PyAV
-        (~0.07 s) and run each model once, so that cost lands on start-up, not on the first
-        clip's timings."""
+    def warm_up(self) -> None:
+        """Load the cached Numba kernel (0.3-1 s the first time in a process), import PyAV and run
+        each model once, so that this lands on start-up, not on the first clip: for long-lived
+        scanners (a service's workers), where the first request should not wait. A one-clip run
+        does not call it: the first scan loads the kernel while its decoder works."""
         import av  # noqa: F401 - imported here, not at the first scan (decode and probe use it)
 
-        tiny = np.zeros((2, 2), np.uint8)
-        chroma = np.zeros((1, 1), np.uint8)
-        frame = YuvFrame(tiny, chroma, chroma, 0, 0.0)
-        for lm, view in zip(self.loaded, self.views([lm.batch for lm in self.loaded], frame)):
-            geo = preprocess_into(frame, lm.model.manifest.input, view[0])
-            lm.model.run(view, [geo])
+        # Planes as the decoder gives them: contiguous, or views on padded lines (each layout is
+        # a specialisation of the kernel of its own).
+        for pad in (0, 30):
+            luma, chroma = np.zeros((4, 4 + pad), np.uint8)[:, :4], np.zeros((2, 2 + pad), np.uint8)[:, :2]
+            frame = YuvFrame(luma, chroma, chroma, 0, 0.0)
+            for lm, view in zip(self.loaded, self.views([lm.batch for lm in self.loaded], frame)):
+                geo = preprocess_into(frame, lm.model.manifest.input, view[0])
+                if not pad:
+                    lm.model.run(view, [geo])
 
     def views(self, bufs: list[np.ndarray], frame: YuvFrame) -> list[np.ndarray]:
         """Each model's batch tensor for this frame's size: the buffer itself, or a view on it
@@ -255,6 +263,7 @@ class Scanner:
             "sampling": self.sampler().describe(),
             "batch_size": self.batch_size,
             "threads": {"infer": self.threads, "decode": self.decode_threads, "spinning": self.spinning},
+            "fast_decode": self.fast_decode,
             "ocr": self.ocr_reader is not None,
             "symbols": len(self.symbols) if self.symbols is not None else 0,
             "speech": None if self.transcriber is None else self.transcriber.describe(),

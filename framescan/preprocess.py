@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, numba_start
 from .frames import ColorInfo, Geometry, YuvFrame
 from .inputspec import CHANNEL_ORDER, InputSpec, Plan, plan
 
@@ -266,7 +266,8 @@ def preprocess_into(frame: YuvFrame, spec: InputSpec, out: np.ndarray) -> Geomet
         raise ValueError(f"output slot must be float32 {want}: {out.shape = }, {out.dtype = }")
     h, w = frame.y.shape
     args, geometry = _kernel_args(spec, w, h, frame.u.shape[1], frame.rotation, frame.mirror, frame.color)
-    _preprocess_kernel(frame.y, frame.u, frame.v, *args, out)
+    with numba_start():  # the first call in a process loads the kernel (see numba_start)
+        _preprocess_kernel(frame.y, frame.u, frame.v, *args, out)
     return geometry
 
 

@@ -36,6 +36,18 @@ def _private_framescan_home(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _private_framescan_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Tests never read or write the user's framescan cache (model hashes, optimised models):
+    one for the session, shared by the processes the tests start."""
+    from framescan.cache import CACHE_ENV
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("framescan_cache")))
+    yield
+    mp.undo()
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _validate_every_report():
     """Every report framescan builds during the tests, in this process and in the CLI, worker,
     archive and service processes it starts, is checked against the shipped JSON Schema

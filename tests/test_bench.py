@@ -221,3 +221,36 @@ def test_clean_mode_runs_on_a_clip_without_flagged_content(tmp_path: Path, scann
     assert rows["speedup_720_adaptive"]["met"] is False
     assert rows["speedup_720_adaptive+clean"]["met"] is True
     assert "without flagged content" in rows["speedup_720_adaptive+clean"]["description"]
+
+
+def test_upload_clips_are_the_configurations(tmp_path: Path) -> None:
+    """``--upload``: one configuration per upload-like clip and mode, reusing clips already made
+    (stand-ins here: encoding the set takes minutes; ``ensure_upload_clip`` only checks the name)."""
+    from framescan.bench.clips import UPLOAD_CLIPS
+
+    for spec in UPLOAD_CLIPS:
+        (tmp_path / spec.filename).write_bytes(b"stand-in")
+    opts = bench.BenchOptions(upload=True, modes=["fps1", "fps2"], clip_dir=str(tmp_path))
+    configs = bench.build_configs(opts)
+    assert len(configs) == 2 * len(UPLOAD_CLIPS)
+    assert {Path(c.clip).name for c in configs} == {s.filename for s in UPLOAD_CLIPS}
+    assert {c.mode.name for c in configs} == {"fps1", "fps2"}
+    assert any(s.codec == "libx265" for s in UPLOAD_CLIPS) and any(s.gop >= 240 for s in UPLOAD_CLIPS)
+    with pytest.raises(bench.BenchError, match="give one of them"):
+        bench.BenchOptions(upload=True, clips=["a.mp4"])
+    with pytest.raises(bench.BenchError, match="unknown profile"):
+        bench.BenchOptions(profile="desktop")
+
+
+def test_mobile_profile_restricts_both_sides() -> None:
+    from framescan.bench.options import PROFILES
+    from framescan.bench.run import cpu_prefix
+
+    mobile = PROFILES["mobile"]
+    assert mobile["threads"] == mobile["decode_threads"] == mobile["cores"] == 1 and mobile["int8"]
+    prefix = cpu_prefix(1)
+    if prefix:  # taskset is there: the child really runs on one CPU
+        out = subprocess.run([*prefix, sys.executable, "-c", "import os; print(len(os.sched_getaffinity(0)))"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        assert out.strip() == "1"
+    assert cpu_prefix(None) == []

@@ -244,6 +244,14 @@ def _child_naive(job: dict[str, Any]) -> dict[str, Any]:
     import_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     detector = nudenet.NudeDetector()
+    if job.get("naive_threads"):  # a profile's thread limit (--profile mobile): the same for the naive loop
+        import onnxruntime
+
+        cv2.setNumThreads(int(job["naive_threads"]))
+        so = onnxruntime.SessionOptions()
+        so.intra_op_num_threads = int(job["naive_threads"])
+        so.inter_op_num_threads = 1
+        detector.onnx_session = onnxruntime.InferenceSession(detector.onnx_session._model_path, sess_options=so)
     load_s = time.perf_counter() - t1
     cap = cv2.VideoCapture(job["clip"])
     ok, frame = cap.read()

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .options import (
@@ -34,8 +35,66 @@ CLIP_VERSION = "2"
 
 
 def default_clip_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "framescan" / "bench-clips"
+    from ..cache import cache_dir
+
+    return cache_dir() / "bench-clips"
+
+
+@dataclass(frozen=True)
+class UploadClip:
+    """A clip encoded as phones and platforms encode uploads: the encoders' ``medium`` or
+    ``veryfast`` presets (CABAC, deblocking, B-frames, keyframes at scene cuts), keyframes 2-8 s
+    apart, at the sizes uploads come in. The bench's default clips are x264 ``ultrafast`` (no
+    B-frames, no deblocking: quick to decode), which flatters any decoder."""
+
+    name: str
+    width: int
+    height: int
+    seconds: float
+    codec: str  # libx264, libx265, libvpx-vp9
+    preset: str
+    gop: int  # frames between keyframes at most (30 fps)
+    flagged: tuple[float, float] | None = FLAGGED
+
+    @property
+    def filename(self) -> str:
+        ext = "webm" if self.codec == "libvpx-vp9" else "mp4"
+        return f"upload{UPLOAD_VERSION}-{self.name}.{ext}"
+
+
+#: Bumped whenever the upload-like clips change.
+UPLOAD_VERSION = "1"
+#: The upload-like set (issue 21): H.264 portrait at two presets and keyframe distances, HEVC,
+#: VP9 landscape, an odd 4:3 size and full-HD portrait.
+UPLOAD_CLIPS = (
+    UploadClip("720x1280-h264-medium-gop250", 720, 1280, 15.0, "libx264", "medium", 250),
+    UploadClip("720x1280-h264-veryfast-gop60", 720, 1280, 10.0, "libx264", "veryfast", 60),
+    UploadClip("480x854-hevc-medium-gop250", 480, 854, 12.0, "libx265", "medium", 250),
+    UploadClip("960x540-vp9-gop240", 960, 540, 10.0, "libvpx-vp9", "realtime", 240, None),
+    UploadClip("1294x964-h264-veryfast-gop120", 1294, 964, 12.0, "libx264", "veryfast", 120),
+)
+#: The full-HD portrait upload (the memory target's shape), separately: slow to encode.
+UPLOAD_1080 = UploadClip("1080x1920-h264-medium-gop250", 1080, 1920, 10.0, "libx264", "medium", 250)
+
+
+def ensure_upload_clip(clip_dir: Path, spec: UploadClip) -> Path:
+    """``spec`` encoded (``framescan.synth.write_clip``) into ``clip_dir``, reused when there."""
+    path = clip_dir / spec.filename
+    if path.exists() and path.stat().st_size > 0:
+        return path
+    from ..synth import write_clip
+
+    clip_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    log.info("writing %s", path)
+    try:
+        write_clip(tmp, width=spec.width, height=spec.height, seconds=spec.seconds, fps=CLIP_FPS, codec=spec.codec,
+                   preset=spec.preset, gop=spec.gop, flagged=spec.flagged)  # fmt: skip
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return path
 
 
 def flagged_window(seconds: float) -> tuple[float, float]:
@@ -95,6 +154,21 @@ def build_configs(opts: BenchOptions, notify: Callable[[str], None] | None = Non
                     raise BenchError(f"{m.name}: +clean picks a generated clip; with --clips, give a clean one")
                 out.append(Config(f"{Path(p).name} {m.name}", str(Path(p).resolve()), m, w, h, info.duration,
                                   info.fps, frames, generated=False))  # fmt: skip
+        return out
+    if opts.upload:
+        clip_dir = Path(opts.clip_dir) if opts.clip_dir else default_clip_dir()
+        out = []
+        for spec in UPLOAD_CLIPS:
+            if notify:
+                notify(f"upload-like clip {spec.name}")
+            path = ensure_upload_clip(clip_dir, spec)
+            for m in modes or [Mode.parse("fps1")]:
+                if m.clean or m.early_exit:
+                    raise BenchError(f"{m.name}: +clean and +early pick generated clips; not with --upload")
+                frames = int(round(spec.seconds * CLIP_FPS))
+                out.append(Config(f"upload-{spec.name} {m.name}", str(path), m, spec.width, spec.height,
+                                  spec.seconds, float(CLIP_FPS), frames, generated=True,
+                                  flagged=spec.flagged))  # fmt: skip
         return out
     if opts.quick:
         pairs = [(s, m) for s in (opts.sizes or [QUICK["size"]]) for m in (opts.modes or QUICK["modes"])]

@@ -60,6 +60,15 @@ EVIDENCE_CAP = 50
 QUIET_CORES = 0.3
 
 
+#: Device profiles (``--profile``): what a profile fixes for both implementations.
+#: ``mobile``: one core (``taskset`` when there is one), one inference and one decoder thread
+#: for framescan (OpenCV's threads 1 for the naive loop), and the validated int8 model on the
+#: trimmed canvas (framescan only, as ``+int8``).
+PROFILES: dict[str, dict[str, Any]] = {
+    "mobile": {"cores": 1, "threads": 1, "decode_threads": 1, "int8": True},
+}
+
+
 class BenchError(RuntimeError):
     """A benchmark could not be set up (bad option, missing clip, unreadable report)."""
 
@@ -171,7 +180,15 @@ class BenchOptions:
     timeout: float = CHILD_TIMEOUT
     wait_idle: float = 0.0  # seconds to wait, before each run, for other processes to go quiet
     framescan_from: str | None = None  # a tree holding the framescan package to benchmark (default: this one)
+    upload: bool = False  # the upload-like clips (clips.UPLOAD_CLIPS) instead of generated sizes
+    profile: str | None = None  # "mobile": PROFILES["mobile"]
     command: str = ""
+
+    def __post_init__(self) -> None:
+        if self.profile is not None and self.profile not in PROFILES:
+            raise BenchError(f"unknown profile {self.profile!r}: use one of {', '.join(PROFILES)}")
+        if self.upload and self.clips:
+            raise BenchError("--upload and --clips both name the clips: give one of them")
 
     @property
     def n_repeats(self) -> int:

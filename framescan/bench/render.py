@@ -142,7 +142,7 @@ def render_table(report: dict[str, Any]) -> str:
     cu = report.get("cold_start_uncached")
     if cu and cu.get("ok"):
         lines.append(
-            f"framescan cold start with an empty Numba cache: {cu['cold_start_s']:.2f} s (import {cu['import_s']:.2f}, "
+            f"framescan cold start with empty Numba and framescan caches: {cu['cold_start_s']:.2f} s (import {cu['import_s']:.2f}, "
             f"load {cu['load_s']:.2f}, JIT + first batch {cu['warmup_s']:.2f})"
         )
     for c in cfgs:

@@ -7,6 +7,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,7 @@ from typing import Any
 
 from .clips import build_configs
 from .device import device_info, machine_busy_seconds, source_state
-from .options import CHILD_TIMEOUT, IMPLS, QUIET_CORES, SCHEMA, BenchError, BenchOptions, Config
+from .options import CHILD_TIMEOUT, IMPLS, PROFILES, QUIET_CORES, SCHEMA, BenchError, BenchOptions, Config, Mode
 from .stats import summarize
 from .targets import evaluate_targets
 
@@ -39,11 +40,25 @@ CHILD_BOOTSTRAP = (
 )
 
 
-def run_child(job: dict[str, Any], timeout: float = CHILD_TIMEOUT, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one job in a fresh Python process and return its measurements."""
+def cpu_prefix(cores: int | None) -> list[str]:
+    """``taskset -c CPUS`` restricting a child to its first ``cores`` allowed CPUs (a profile's
+    device class), or nothing when no restriction is asked or ``taskset`` is missing."""
+    if not cores or not hasattr(os, "sched_getaffinity") or not shutil.which("taskset"):
+        return []
+    cpus = sorted(os.sched_getaffinity(0))[:cores]
+    return ["taskset", "-c", ",".join(map(str, cpus))]
+
+
+def run_child(
+    job: dict[str, Any],
+    timeout: float = CHILD_TIMEOUT,
+    env: dict[str, str] | None = None,
+    prefix: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run one job in a fresh Python process (after ``prefix``, e.g. ``cpu_prefix``) and return its measurements."""
     with tempfile.TemporaryDirectory(prefix="framescan-bench-") as tmp:
         job = {**job, "result": str(Path(tmp) / "result.json")}
-        cmd = [sys.executable, "-c", CHILD_BOOTSTRAP, str(PACKAGE_DIR), json.dumps(job)]
+        cmd = [*(prefix or []), sys.executable, "-c", CHILD_BOOTSTRAP, str(PACKAGE_DIR), json.dumps(job)]
         spawn = time.time()
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -88,21 +103,32 @@ def run_bench(opts: BenchOptions, notify: Callable[[str], None] | None = None) -
     configs = build_configs(opts, say)
     if not configs:
         raise BenchError("nothing to run")
+    profile = PROFILES[opts.profile] if opts.profile else {}
+    if profile.get("int8"):
+        for cfg in configs:
+            if "int8" not in cfg.mode.name.split("+"):
+                cfg.mode = Mode.parse(cfg.mode.name + "+int8")
+                cfg.name = f"{cfg.name.split()[0]} {cfg.mode.name}"
+    prefix = cpu_prefix(profile.get("cores"))
+    if profile and not prefix:
+        say("taskset is not available: the profile's thread limits apply, not its core limit")
     base = {
         "repo": str(repo),
-        "threads": opts.threads,
-        "decode_threads": opts.decode_threads,
+        "threads": opts.threads or profile.get("threads"),
+        "decode_threads": opts.decode_threads or profile.get("decode_threads"),
         "batch_size": opts.batch_size,
+        "naive_threads": profile.get("threads"),
     }
     impls = list(IMPLS) if opts.naive else ["framescan"]
 
     cold_uncached: dict[str, Any] | None = None
     if opts.cold_uncached and not opts.quick:
-        say("cold start with an empty Numba cache (compiles the kernels)")
+        say("cold start with empty Numba and framescan caches (compiles the kernels, optimises the models)")
         with tempfile.TemporaryDirectory(prefix="framescan-numba-") as cache:
-            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            # as after an install: no compiled kernel, no optimised model graph, no verified hash
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache, "FRAMESCAN_CACHE": os.path.join(cache, "framescan")}
             r = run_child({**base, "impl": "framescan", "clip": configs[0].clip, "mode": configs[0].mode.name,
-                           "scan": False}, opts.timeout, env)  # fmt: skip
+                           "scan": False}, opts.timeout, env, prefix)  # fmt: skip
         cold_uncached = {k: r.get(k) for k in ("ok", "error", "import_s", "load_s", "warmup_s", "cold_start_s", "ready_s",
                                                "peak_rss_mb")}  # fmt: skip
 
@@ -124,7 +150,7 @@ def run_bench(opts: BenchOptions, notify: Callable[[str], None] | None = None) -
                 if opts.wait_idle > 0:
                     busy, waited = wait_for_idle(opts.wait_idle)
                     idle = {"busy_before": busy, "idle_wait_s": waited}
-                r = run_child(job, opts.timeout)
+                r = run_child(job, opts.timeout, prefix=prefix)
                 r.update(impl=impl, config=cfg.name, repeat=rep, **idle)
                 runs.append(r)
                 if r.get("ok"):
@@ -156,10 +182,12 @@ def run_bench(opts: BenchOptions, notify: Callable[[str], None] | None = None) -
         "settings": {
             "repeats": repeats,
             "quick": opts.quick,
-            "threads": opts.threads,
-            "decode_threads": opts.decode_threads,
+            "threads": base["threads"],
+            "decode_threads": base["decode_threads"],
             "batch_size": opts.batch_size,
-            "precision": "fp32",
+            "profile": opts.profile,
+            "cpu_prefix": prefix,
+            "precision": "int8" if profile.get("int8") else "fp32",
             "naive": "cv2.VideoCapture (every frame) + nudenet.NudeDetector().detect(frame) per sampled frame",
             "order": "interleaved: framescan and naive alternate per configuration, order flipped every repeat",
             "process": "one fresh subprocess per run (cold start and peak RSS are per run)",

@@ -13,7 +13,11 @@ TARGET_SPEEDUP_ALL = 2.0
 TARGET_EFFICIENCY = 1.25
 TARGET_RSS_1080_MB = 400.0
 TARGET_SPEEDUP_ALL_INT8 = 3.0
-TARGET_SPEEDUP_ADAPTIVE = 8.0
+#: Adaptive sampling vs the naive loop at 1 fps, as restated in issue 21 (the first round's 8x
+#: was withdrawn: 14 inferences + 174 decodes need ~0.31 core-s, RESULTS.md): >= 5x on the
+#: flagged clip, >= 7x on the clean one (no refinement pass).
+TARGET_SPEEDUP_ADAPTIVE = 5.0
+TARGET_SPEEDUP_ADAPTIVE_CLEAN = 7.0
 TARGET_EARLY_SHARE = 0.30
 #: A target's note when the configuration it is judged on was not in the run.
 NOT_RUN = "not run (needs the standard matrix's 720x1280 15 s configurations)"
@@ -48,10 +52,13 @@ def evaluate_targets(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def add(tid: str, desc: str, target: str, value: Any, met: bool | None, note: str = "") -> None:
         rows.append({"id": tid, "description": desc, "target": target, "value": value, "met": met, "note": note})
 
-    def speedup(mode: str, tid: str, desc: str, target: float) -> None:
-        """The target on the mode as given and, where it was run, on NudeNet's square canvas."""
+    def speedup(mode: str, tid: str, desc: str, target: float, clean: float | None = None) -> None:
+        """The target on the mode as given and, where it was run, on NudeNet's square canvas and
+        on a clip without flagged content (``clean``: its own target there)."""
         variants = (("", ""), ("+square", ", NudeNet's square canvas"), ("+clean", ", a clip without flagged content"))
+        base = target
         for variant, label in variants:
+            target = clean if variant == "+clean" and clean is not None else base
             c = _find(configs, 720, 1280, mode + variant)
             if c is None and variant:
                 continue
@@ -75,7 +82,7 @@ def evaluate_targets(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     speedup("all+int8", "speedup_720_all_int8", "720x1280 15 s, every frame, validated int8{}: framescan vs naive "
             "(fp32)", TARGET_SPEEDUP_ALL_INT8)  # fmt: skip
     speedup("adaptive", "speedup_720_adaptive", "720x1280 15 s, adaptive sampling{} vs the naive loop at 1 fps",
-            TARGET_SPEEDUP_ADAPTIVE)  # fmt: skip
+            TARGET_SPEEDUP_ADAPTIVE, TARGET_SPEEDUP_ADAPTIVE_CLEAN)  # fmt: skip
     early = [c for c in configs if "+early" in c["mode"]]
     for ce in early:
         base = Mode.parse(ce["mode"]).without_early

@@ -35,6 +35,8 @@ examples:
   framescan bench --json bench.json --chart bench.png      # the standard matrix
   framescan bench --sizes 720x1280 --modes fps1 --repeats 5
   framescan bench --clips a.mp4 b.mp4 --modes fps1
+  framescan bench --upload --modes fps1,fps2               # clips encoded as uploads are
+  framescan bench --profile mobile --upload --modes fps1,fps2
   framescan bench --compare laptop.json phone.json
 """
 EXIT_OK = 0
@@ -69,6 +71,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--clips", nargs="+", metavar="PATH", help="benchmark these clips (default: generated ones; modes fps1,all)"
     )
     p.add_argument(
+        "--upload",
+        action="store_true",
+        help="benchmark the upload-like clips (x264/x265 medium and veryfast, keyframes 2-8 s apart, B-frames; "
+        "HEVC, VP9; generated once) instead of generated sizes (default modes: fps1)",
+    )
+    p.add_argument(
+        "--profile",
+        choices=("mobile",),
+        help="a device class: mobile = one core (taskset), one inference and one decoder thread, the int8 model "
+        "(the naive loop restricted to the same core and threads) (default: none, the whole machine)",
+    )
+    p.add_argument(
         "--clip-dir",
         metavar="DIR",
         help="where generated clips are kept and reused (default $XDG_CACHE_HOME/framescan/bench-clips, "
@@ -101,7 +115,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--no-cold-uncached",
         dest="cold_uncached",
         action="store_false",
-        help="skip the cold start with an empty Numba cache (the first run on a new device; default: run it, "
+        help="skip the cold start with empty Numba and framescan caches (the first run on a new device; default: run it, "
         "except with --quick)",
     )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per run (default 1800)")
@@ -148,6 +162,8 @@ def _options(args: argparse.Namespace) -> Any:
         timeout=args.timeout,
         wait_idle=args.wait_idle,
         framescan_from=args.framescan_from,
+        upload=args.upload,
+        profile=args.profile,
         command=getattr(args, "command_line", None) or command_line(),
     )
 

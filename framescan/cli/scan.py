@@ -197,6 +197,12 @@ def add_scanner_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--early-exit", action="store_true", help="stop a clip as soon as its decision is block")
     p.add_argument(
+        "--fast-decode",
+        action="store_true",
+        help="skip H.264/HEVC deblocking: faster on upload-like clips, scores may differ a little "
+        "(agreement with the normal decode: benchmarks/RESULTS.md)",
+    )
+    p.add_argument(
         "--banks",
         metavar="DB",
         help="hash-bank database for known-content matching; it must exist (default: $FRAMESCAN_HOME/banks.sqlite, "
@@ -262,6 +268,7 @@ def scan_config(args: argparse.Namespace) -> ScanConfig:
         batch_size=args.batch_size,
         threads=args.threads,
         early_exit=args.early_exit,
+        fast_decode=args.fast_decode,
         limits=parse_limits(args),
         banks=False if args.no_banks else args.banks,
         timeline=getattr(args, "timeline", False),  # scan's own option; archive scans always keep it
@@ -422,8 +429,7 @@ def write_json(reports: list[Report], out: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._jit import stale_kernels
-    from ..isolate import WorkerConfig, WorkerPool
+    from ..isolate import COMPILE_NOTICE, WorkerConfig, WorkerPool
 
     check_output(args.json, "--json")
     check_output(args.html, "--html")
@@ -435,11 +441,23 @@ def run(args: argparse.Namespace) -> int:
     config = replace(
         config, evidence=bool(args.evidence or args.html), blur=args.blur, timeline=config.timeline or bool(args.html)
     )
-    if not args.quiet and sys.stderr.isatty() and stale_kernels("framescan.preprocess"):  # every scan runs it
-        print("compiling kernels (first run only)...", file=sys.stderr, flush=True)
-    # Model/config errors end the run before any clip (exit 4).
-    engine: Any = WorkerPool(1, WorkerConfig(scan=config)) if args.isolate else None
-    scanner = None if args.isolate else config.scanner()
+    announce = not args.quiet and sys.stderr.isatty()
+
+    def notify(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    # Model/config errors end the run before any clip (exit 4). The worker, not this process,
+    # imports Numba and checks whether its kernel needs compiling (this process stays light).
+    engine: Any = None
+    scanner = None
+    if args.isolate:
+        engine = WorkerPool(1, WorkerConfig(scan=config, warm=False, announce_compile=announce), notify=notify)
+    else:
+        from .._jit import stale_kernels
+
+        if announce and stale_kernels("framescan.preprocess"):  # every scan runs it
+            notify(COMPILE_NOTICE)
+        scanner = config.scanner()
     reports: list[Report] = []
     try:
         for path in args.paths:
