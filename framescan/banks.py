@@ -112,12 +112,13 @@ CREATE TABLE IF NOT EXISTS symbols (
     name TEXT NOT NULL,
     source TEXT,
     added_at REAL NOT NULL,
-    extractor TEXT NOT NULL,      -- name/version, e.g. orb/1 (framescan.symbols.extractor_id)
+    extractor TEXT NOT NULL,      -- name/version, e.g. orb/2 (framescan.symbols.extractor_id)
     params TEXT NOT NULL,         -- JSON: the extractor's parameters
     width INTEGER NOT NULL,       -- the reference as extracted (its longer side framescan.symbols.REFERENCE_SIDE)
     height INTEGER NOT NULL,
     keypoint_count INTEGER NOT NULL,
-    points BLOB NOT NULL,         -- keypoint_count x 2 float32 little-endian, reference pixels
+    points BLOB NOT NULL,         -- keypoint_count x 4 float32 little-endian: x, y (reference pixels),
+                                  -- angle (degrees), size (pixels); orb/1 stored x, y only
     descriptors BLOB NOT NULL,    -- keypoint_count x 32 bytes (ORB)
     image BLOB NOT NULL,          -- the grey reference, height x width uint8 (to extract again)
     UNIQUE (bank_id, name)
@@ -416,7 +417,7 @@ class BankStore:
             features.width,
             features.height,
             len(features),
-            features.points.astype("<f4").tobytes(),
+            features.keypoints().astype("<f4").tobytes(),
             np.ascontiguousarray(features.descriptors, np.uint8).tobytes(),
             np.ascontiguousarray(features.image, np.uint8).tobytes(),
         )
@@ -451,17 +452,22 @@ class BankStore:
         )
         for bank_name, item, extractor, params, w, h, points, descriptors, image in cur:
             if bank_name in wanted:
+                des = np.frombuffer(descriptors, np.uint8).reshape(-1, 32)
+                kp = np.frombuffer(points, "<f4").reshape(len(des), -1) if len(des) else np.empty((0, 4), np.float32)
+                # x, y[, angle, size]
                 yield (
                     wanted[bank_name],
                     item,
                     SymbolFeatures(
                         w,
                         h,
-                        np.frombuffer(points, "<f4").reshape(-1, 2),
-                        np.frombuffer(descriptors, np.uint8).reshape(-1, 32),
+                        kp[:, :2],
+                        des,
                         np.frombuffer(image, np.uint8).reshape(h, w),
                         extractor,
                         params,
+                        kp[:, 2] if kp.shape[1] == 4 else np.empty(0, np.float32),
+                        kp[:, 3] if kp.shape[1] == 4 else np.empty(0, np.float32),
                     ),
                 )
 

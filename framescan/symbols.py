@@ -6,9 +6,13 @@ when the item is added (``reference_features``), and stored in the bank database
 extractor's name, version and parameters (``framescan.banks``); the reference itself is kept too
 (grey, at ``REFERENCE_SIDE``), so features are extracted again at load time when the extractor
 changes. A scan extracts ORB features from each sampled frame's Y plane (upright, downscaled to
-``FRAME_SIDE``, keypoints spread over a grid), compares them with a few descriptors of every
-item (the gate, a Numba brute-force Hamming kernel: most frames stop here), then with all of a
-candidate item's (Lowe's ratio test), and fits a homography with RANSAC. A match must be
+``FRAME_SIDE``, keypoints spread over a grid) and looks each descriptor up among every item's
+(the gate: a locality-sensitive hash of all the bank's descriptors, ``LshIndex``, and a Numba
+kernel). The gate's ratio-test matches vote, each for its item, rotation, scale and the
+reference's centre it predicts (``hough_votes``); an item with enough votes in one such bin is a
+candidate, and only a candidate's descriptors are matched exactly (a Numba brute-force Hamming
+kernel, Lowe's ratio test) and fitted with RANSAC: a homography, or an affine transform when
+the homography fails its checks. A match must be
 geometrically consistent (``MatchParams``): enough inliers, the reference's corners projected
 to a convex quadrilateral of the same orientation (no mirror), corner angles and sides not
 collapsed by perspective, its centre in the frame, a size within the scale bounds. A match is
@@ -47,7 +51,8 @@ log = logging.getLogger(__name__)
 #: The feature extractor and its version: stored with each item's features. Bump the version
 #: when extraction changes in a way that makes stored descriptors incomparable.
 EXTRACTOR = "orb"
-EXTRACTOR_VERSION = 1
+#: 2: each keypoint's angle and size are stored with its position (the gate's votes need them).
+EXTRACTOR_VERSION = 2
 #: References are resized (keeping their aspect) so that their longer side is this many pixels.
 REFERENCE_SIDE = 320
 #: References are also extracted at this share of their size (features for small symbols).
@@ -57,14 +62,24 @@ FRAME_SIDE = 960
 #: An item with fewer keypoints than this is matched unreliably (``bank show`` warns).
 MIN_RELIABLE_KEYPOINTS = 60
 #: Items per symbol bank: bounds the matcher's memory (each item holds at most
-#: ``ExtractorParams.reference_features`` descriptors of 32 bytes and their points).
+#: 1.5 x ``ExtractorParams.reference_features`` descriptors of 32 bytes, their keypoints and
+#: their places in the gate's hash tables: ``BYTES_PER_DESCRIPTOR``).
 MAX_ITEMS_PER_BANK = 2000
-#: The gate: each item's descriptors a frame is matched against first (evenly spread over the
-#: item's), the distance (bits) a gate match may have, and the gate matches (ratio test passed)
-#: an item needs before the frame is matched against all of its descriptors.
-GATE_PER_ITEM = 128
+#: The gate's locality-sensitive hash: ``LSH_TABLES`` tables, each keyed by ``LSH_BITS`` of the
+#: 256 bits of a descriptor (chosen once, seeded); a frame descriptor is compared with the bank
+#: descriptors that share its key in any table. The distance (bits) a gate match may have.
+LSH_TABLES = 8
+LSH_BITS = 12
+LSH_SEED = 20261207
 GATE_DISTANCE = 64
-GATE_MIN = 2
+#: The gate's vote bins: rotation (degrees), scale (octaves), the predicted centre (a share of
+#: the symbol's predicted size); each match votes for the two nearest bins in each dimension.
+HOUGH_ANGLE = 30.0
+HOUGH_SCALE = 1.0
+HOUGH_PLACE = 0.5
+#: Matcher bytes per bank descriptor: 32 (descriptor) + 16 (x, y, angle, size) + 4 (owner) +
+#: 4 per hash table.
+BYTES_PER_DESCRIPTOR = 32 + 16 + 4 + 4 * LSH_TABLES
 #: The per-bank overrides ``framescan bank add --kind symbol`` accepts (``MatchParams`` fields).
 OVERRIDES = ("ratio", "min_inliers")
 
@@ -80,6 +95,11 @@ class ExtractorParams:
     frame_detect: int = 6000
     frame_grid: int = 8
     frame_per_tile: int = 50
+    #: the frame's pyramid is sparser than the references' (which step by ``scale_factor`` over
+    #: ``levels``): a frame keypoint still finds a reference level within 1.1x of its scale, and
+    #: the frame's pyramid costs 1.9x its base image instead of 3.1x
+    frame_levels: int = 5
+    frame_scale_factor: float = 1.4
     scale_factor: float = 1.2
     levels: int = 8
     fast_threshold: int = 12
@@ -90,13 +110,14 @@ class ExtractorParams:
         d = {k: v for k, v in asdict(self).items() if not k.startswith("frame_")}
         return {"side": REFERENCE_SIDE, "small_copy": SMALL_COPY, **d}
 
-    def orb(self, features: int) -> Any:
+    def orb(self, features: int, frame: bool = False) -> Any:
+        """An ORB extractor for references, or (``frame``) for frames."""
         import cv2
 
         return cv2.ORB_create(
             nfeatures=features,
-            scaleFactor=self.scale_factor,
-            nlevels=self.levels,
+            scaleFactor=self.frame_scale_factor if frame else self.scale_factor,
+            nlevels=self.frame_levels if frame else self.levels,
             edgeThreshold=self.edge,
             patchSize=self.edge * 2 + 1 if self.edge < 15 else 31,
             fastThreshold=self.fast_threshold,
@@ -109,9 +130,10 @@ class MatchParams:
 
     ratio: float = 0.8  #: Lowe's ratio test: best distance < ratio x second best
     max_distance: int = 64  #: and the best at most this many bits (of 256)
-    min_good: int = 10  #: the gate: ratio-test matches an item needs before RANSAC
+    min_good: int = 10  #: ratio-test matches an item needs before RANSAC
+    min_votes: int = 5  #: the gate: votes an item needs in one bin (rotation, scale, centre)
     min_inliers: int = 12  #: RANSAC inliers a match needs
-    min_inlier_share: float = 0.25  #: inliers / ratio-test matches of the item
+    min_inlier_share: float = 0.28  #: inliers / ratio-test matches of the item
     reprojection: float = 5.0  #: RANSAC's inlier distance, pixels at FRAME_SIDE
     min_spread: float = 0.01  #: inliers' bounding box / the reference's area
     min_side: float = 12.0  #: shortest side of the projected quadrilateral, pixels at FRAME_SIDE
@@ -142,15 +164,16 @@ DEFAULT_MATCH = MatchParams()
 
 
 def extractor_id() -> str:
-    """``orb/1``: stored with each item's features."""
+    """``orb/2``: stored with each item's features."""
     return f"{EXTRACTOR}/{EXTRACTOR_VERSION}"
 
 
 @dataclass(frozen=True)
 class SymbolFeatures:
     """A reference image's features: keypoint positions ``(N, 2)`` float32 in the reference as
-    extracted (``width`` x ``height``, longer side ``REFERENCE_SIDE``) and ORB descriptors
-    ``(N, 32)`` uint8. ``image`` is that grey reference (to extract again after a change)."""
+    extracted (``width`` x ``height``, longer side ``REFERENCE_SIDE``), ORB descriptors
+    ``(N, 32)`` uint8, each keypoint's ``angles`` (degrees) and ``sizes`` (reference pixels).
+    ``image`` is that grey reference (to extract again after a change)."""
 
     width: int
     height: int
@@ -159,6 +182,8 @@ class SymbolFeatures:
     image: np.ndarray
     extractor: str = field(default_factory=extractor_id)
     params: str = field(default_factory=lambda: json.dumps(DEFAULT_EXTRACTOR.reference_dict(), sort_keys=True))
+    angles: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
+    sizes: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
 
     def __len__(self) -> int:
         return len(self.points)
@@ -166,7 +191,15 @@ class SymbolFeatures:
     @property
     def current(self) -> bool:
         """Whether these features came from this framescan's extractor and parameters."""
-        return self.extractor == extractor_id() and json.loads(self.params) == DEFAULT_EXTRACTOR.reference_dict()
+        return (
+            self.extractor == extractor_id()
+            and json.loads(self.params) == DEFAULT_EXTRACTOR.reference_dict()
+            and len(self.angles) == len(self.sizes) == len(self.points)
+        )
+
+    def keypoints(self) -> np.ndarray:
+        """``(N, 4)`` float32: x, y, angle, size (as stored in a bank)."""
+        return np.column_stack([self.points, self.angles, self.sizes]).astype(np.float32)
 
 
 def as_grey(image: np.ndarray) -> np.ndarray:
@@ -204,7 +237,7 @@ def _extract(grey: np.ndarray, params: ExtractorParams) -> SymbolFeatures:
     import cv2
 
     h, w = grey.shape
-    pts, descs = [], []
+    pts, descs, angles, sizes = [], [], [], []
     # the reference as it is and at half its size: ORB's pyramid gives the coarse levels few
     # features, and a symbol at 10% of the frame width is matched by the small copy's
     for scale, n in ((1.0, params.reference_features), (SMALL_COPY, params.reference_features // 2)):
@@ -217,9 +250,21 @@ def _extract(grey: np.ndarray, params: ExtractorParams) -> SymbolFeatures:
         if des is not None:
             pts.append(np.array([k.pt for k in kps], np.float32).reshape(-1, 2) / scale)
             descs.append(des)
+            angles.append(np.array([k.angle for k in kps], np.float32))
+            sizes.append(np.array([k.size for k in kps], np.float32) / scale)
     points = np.concatenate(pts) if pts else np.empty((0, 2), np.float32)
     des = np.concatenate(descs) if descs else np.empty((0, 32), np.uint8)
-    return SymbolFeatures(w, h, points, des, grey, extractor_id(), json.dumps(params.reference_dict(), sort_keys=True))
+    return SymbolFeatures(
+        w,
+        h,
+        points,
+        des,
+        grey,
+        extractor_id(),
+        json.dumps(params.reference_dict(), sort_keys=True),
+        np.concatenate(angles) if angles else np.empty(0, np.float32),
+        np.concatenate(sizes) if sizes else np.empty(0, np.float32),
+    )
 
 
 def current_features(features: SymbolFeatures) -> SymbolFeatures:
@@ -324,6 +369,149 @@ def knn2_reference(queries: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, 
     return idx.astype(np.int64), s[:, 0], second.astype(np.int32)
 
 
+@kernel()
+def _lsh_keys(words, bits, out):  # pragma: no cover - compiled
+    """``out[i, t]``: the key of row ``i`` in table ``t``, the row's bits at ``bits[t]`` (positions
+    0-255 of the 256-bit descriptor, first position most significant)."""
+    for i in range(words.shape[0]):
+        for t in range(bits.shape[0]):
+            key = 0
+            for b in range(bits.shape[1]):
+                p = bits[t, b]
+                key = (key << 1) | np.int64((words[i, p >> 6] >> np.uint64(p & 63)) & np.uint64(1))
+            out[i, t] = key
+
+
+@kernel()
+def _lsh_knn2(queries, keys, train, order, offsets, out_idx, out_d1, out_d2):  # pragma: no cover - compiled
+    """As ``_knn2``, over the ``train`` rows that share a key with the query in any table
+    (``order[t, offsets[t, k]:offsets[t, k + 1]]``: the rows with key ``k`` in table ``t``). A row
+    found in several tables counts once."""
+    for i in range(queries.shape[0]):
+        q0 = queries[i, 0]
+        q1 = queries[i, 1]
+        q2 = queries[i, 2]
+        q3 = queries[i, 3]
+        best = 257
+        second = 257
+        arg = -1
+        for t in range(keys.shape[1]):
+            key = keys[i, t]
+            for s in range(offsets[t, key], offsets[t, key + 1]):
+                j = order[t, s]
+                if j == arg:  # the best so far, found again in another table
+                    continue
+                d = (
+                    _popcount64(q0 ^ train[j, 0])
+                    + _popcount64(q1 ^ train[j, 1])
+                    + _popcount64(q2 ^ train[j, 2])
+                    + _popcount64(q3 ^ train[j, 3])
+                )
+                if d < second:
+                    if d < best:
+                        second = best
+                        best = d
+                        arg = j
+                    else:
+                        second = d
+        out_idx[i] = arg
+        out_d1[i] = best
+        out_d2[i] = second
+
+
+def lsh_keys_reference(words: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """NumPy reference of ``_lsh_keys``."""
+    unpacked = np.unpackbits(words.view(np.uint8).reshape(len(words), 32), axis=1, bitorder="little")
+    sel = unpacked[:, bits].astype(np.int64)  # rows x tables x bits
+    weights = 1 << np.arange(bits.shape[1] - 1, -1, -1, dtype=np.int64)
+    return (sel * weights).sum(-1)
+
+
+class LshIndex:
+    """A locality-sensitive hash of ``(N, 4)`` uint64 descriptors (bit sampling): ``tables`` tables,
+    each keyed by ``bits`` of the 256 bits. ``knn2`` finds, among the rows that share a key with a
+    query in any table, the nearest and the second nearest: a near neighbour (a few tens of bits
+    away) shares a key in at least one table with high probability, a far one rarely."""
+
+    def __init__(self, words: np.ndarray, tables: int = LSH_TABLES, bits: int = LSH_BITS, seed: int = LSH_SEED) -> None:
+        rng = np.random.default_rng(seed)
+        self.bits = np.stack([rng.choice(256, bits, replace=False) for _ in range(tables)]).astype(np.int64)
+        self.words = np.ascontiguousarray(words, np.uint64)
+        keys = self.keys(self.words)
+        self.order = np.ascontiguousarray(np.argsort(keys, axis=0, kind="stable").T, np.int32)
+        self.offsets = np.ascontiguousarray(
+            np.stack([np.searchsorted(np.sort(keys[:, t]), np.arange(2**bits + 1)) for t in range(tables)]), np.int32
+        )
+
+    def keys(self, words: np.ndarray) -> np.ndarray:
+        out = np.empty((len(words), len(self.bits)), np.int64)
+        if len(words):
+            _lsh_keys(words, self.bits, out)
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.order.nbytes + self.offsets.nbytes)
+
+    def knn2(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per query row: the nearest candidate's index (-1 when none), its distance (257 when
+        none), the second's (257 when none)."""
+        n = len(queries)
+        idx, d1, d2 = np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int32)
+        if n:
+            _lsh_knn2(queries, self.keys(queries), self.words, self.order, self.offsets, idx, d1, d2)
+        return idx, d1, d2
+
+    def knn2_reference(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """NumPy reference of ``knn2`` (ties between candidates may name another index)."""
+        qk, tk = lsh_keys_reference(queries, self.bits), lsh_keys_reference(self.words, self.bits)
+        n = len(queries)
+        idx, d1, d2 = np.full(n, -1, np.int64), np.full(n, 257, np.int32), np.full(n, 257, np.int32)
+        for i in range(n):
+            cand = np.flatnonzero((tk == qk[i]).any(axis=1))
+            if not len(cand):
+                continue
+            d = np.bitwise_count(queries[i] ^ self.words[cand]).sum(-1).astype(np.int32)
+            o = np.argsort(d, kind="stable")
+            idx[i], d1[i] = cand[o[0]], d[o[0]]
+            if len(o) > 1:
+                d2[i] = d[o[1]]
+        return idx, d1, d2
+
+
+#: Each match votes for the two nearest bins in each of the four dimensions: 16 bins.
+_CORNERS = np.array(np.meshgrid([0, 1], [0, 1], [0, 1], [0, 1], indexing="ij")).reshape(4, -1).T
+
+
+def hough_votes(
+    item: np.ndarray, rotation: np.ndarray, log_scale: np.ndarray, cx: np.ndarray, cy: np.ndarray, size: np.ndarray
+) -> np.ndarray:
+    """Each match's vote count: the most matches in one of the bins it votes for. A match is an
+    item, the rotation from the reference keypoint to the frame's (degrees), the scale (log2),
+    and where it puts the reference's centre in the frame (``cx``, ``cy``; ``size``: the
+    reference's longer side there). Matches of one symbol agree on all four; chance matches
+    scatter (Lowe 2004, 7.3)."""
+    if not len(item):
+        return np.empty(0, np.int64)
+    f = np.stack(
+        [
+            (rotation % 360.0) / HOUGH_ANGLE,
+            log_scale / HOUGH_SCALE,
+            cx / (HOUGH_PLACE * size),
+            cy / (HOUGH_PLACE * size),
+        ],
+        axis=1,
+    )
+    bins = np.floor(f - 0.5).astype(np.int64)[:, None, :] + _CORNERS[None]  # matches x 16 x 4
+    bins[..., 0] %= round(360 / HOUGH_ANGLE)
+    bins[..., 1:] = np.clip(bins[..., 1:], -(2**11), 2**11 - 1)  # 12 bits each: the key fits 64 bits
+    key = np.repeat(item.astype(np.int64), 16) * 16 + bins[..., 0].ravel()
+    for d in (1, 2, 3):
+        key = key * 2**12 + (bins[..., d].ravel() + 2**11)
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    return counts[inverse.reshape(-1, 16)].max(axis=1)
+
+
 #: Two hits whose boxes overlap more than this (intersection over union) are one symbol.
 SAME_PLACE_IOU = 0.3
 
@@ -356,40 +544,33 @@ def _angles_within(quad: np.ndarray, min_angle: float) -> bool:
 
 
 class SymbolMatcher:
-    """Every item of the loaded symbol banks, their descriptors stacked in one array. ``match``
-    finds items in one grey (upright) image. Memory: the descriptors and points of every item
-    (``nbytes``), at most ``MAX_ITEMS_PER_BANK`` items of ``reference_features`` each per bank."""
+    """Every item of the loaded symbol banks, their descriptors stacked in one array and hashed
+    for the gate (``LshIndex``). ``match`` finds items in one grey (upright) image. Memory
+    (``nbytes``): ``BYTES_PER_DESCRIPTOR`` per descriptor, at most ``MAX_ITEMS_PER_BANK`` items of
+    at most 1.5 x ``reference_features`` descriptors per bank, plus the hash tables' offsets."""
 
     def __init__(self, items: Sequence[SymbolItem], params: ExtractorParams = DEFAULT_EXTRACTOR) -> None:
-
         self.items = list(items)
         self.params = params
         feats = [current_features(it.features) for it in self.items]
         self.features = feats
-        self.descriptors = (
-            np.ascontiguousarray(np.concatenate([f.descriptors for f in feats]))
-            if feats
-            else np.empty((0, 32), np.uint8)
-        )
-        self.points = np.concatenate([f.points for f in feats]) if feats else np.empty((0, 2), np.float32)
-        self.owner = (
-            np.concatenate([np.full(len(f), i, np.int32) for i, f in enumerate(feats)])
-            if feats
-            else np.empty(0, np.int32)
-        )
-        self.min_good = min((it.params.min_good for it in self.items), default=DEFAULT_MATCH.min_good)
-        self._detector = params.orb(params.frame_detect)
-        self._describer = params.orb(params.frame_grid**2 * params.frame_per_tile)
+
+        def stack(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(np.concatenate(parts)) if parts else empty
+
+        self.descriptors = stack([f.descriptors for f in feats], np.empty((0, 32), np.uint8))
+        self.points = stack([f.points for f in feats], np.empty((0, 2), np.float32))
+        self.angles = stack([f.angles for f in feats], np.empty(0, np.float32))
+        self.sizes = stack([f.sizes for f in feats], np.empty(0, np.float32))
+        self.owner = stack([np.full(len(f), i, np.int32) for i, f in enumerate(feats)], np.empty(0, np.int32))
         self.offsets = np.cumsum([0] + [len(f) for f in feats])
-        gate = [
-            self.offsets[i] + np.unique(np.linspace(0, len(f) - 1, min(len(f), GATE_PER_ITEM)).round().astype(np.int64))
-            for i, f in enumerate(feats)
-            if len(f)
-        ]
-        gate_idx = np.concatenate(gate) if gate else np.empty(0, np.int64)
+        self.centres = np.array([[f.width / 2, f.height / 2] for f in feats], np.float32).reshape(-1, 2)
+        self.sides = np.array([max(f.width, f.height) for f in feats], np.float32)
+        self.min_good = min((it.params.min_good for it in self.items), default=DEFAULT_MATCH.min_good)
+        self.min_votes = min((it.params.min_votes for it in self.items), default=DEFAULT_MATCH.min_votes)
+        self._orb = params.orb(params.frame_detect, frame=True)
         self.words = as_words(self.descriptors)
-        self.gate_words = np.ascontiguousarray(self.words[gate_idx])
-        self.gate_owner = self.owner[gate_idx]
+        self.index = LshIndex(self.words)
         self.gate_passed = 0  # (frame, item) pairs past the gate
         log.info(
             "symbol matcher: %d items, %d descriptors (%d bytes)", len(self.items), len(self.descriptors), self.nbytes
@@ -412,9 +593,10 @@ class SymbolMatcher:
         return int(
             self.words.nbytes  # the descriptors (as 64-bit words; ``descriptors`` is a view of the same rows)
             + self.points.nbytes
+            + self.angles.nbytes
+            + self.sizes.nbytes
             + self.owner.nbytes
-            + self.gate_words.nbytes
-            + self.gate_owner.nbytes
+            + self.index.nbytes
         )
 
     @property
@@ -428,22 +610,24 @@ class SymbolMatcher:
         return out
 
     def frame_image(self, y: np.ndarray) -> tuple[np.ndarray, float]:
-        """The image frames are matched in: ``y`` downscaled to ``FRAME_SIDE`` (never up), and the
-        scale from it back to ``y``'s pixels."""
+        """The image frames are matched in: ``y`` downscaled to ``FRAME_SIDE`` (never up;
+        bilinear: 4x cheaper than area averaging, and found the same symbols), and the scale from
+        it back to ``y``'s pixels."""
         import cv2
 
         h, w = y.shape
         r = min(1.0, FRAME_SIDE / max(h, w))
         if r < 1.0:
-            small = cv2.resize(y, (max(1, round(w * r)), max(1, round(h * r))), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(y, (max(1, round(w * r)), max(1, round(h * r))), interpolation=cv2.INTER_LINEAR)
             return small, w / small.shape[1]
         return np.ascontiguousarray(y), 1.0
 
     def frame_features(self, img: np.ndarray) -> tuple[Sequence[Any], np.ndarray | None]:
-        """ORB keypoints and descriptors of a frame, spread over the grid (``ExtractorParams``)."""
-        kps = self._detector.detect(img, None)
-        if not kps:
-            return kps, None
+        """ORB keypoints and descriptors of a frame, spread over the grid (``ExtractorParams``):
+        detected and described in one pass, then the strongest ``frame_per_tile`` of each cell kept."""
+        kps, des = self._orb.detectAndCompute(img, None)
+        if des is None or not kps:
+            return (), None
         g, per = self.params.frame_grid, self.params.frame_per_tile
         h, w = img.shape
         pts = np.array([k.pt for k in kps], np.float32)
@@ -454,8 +638,21 @@ class SymbolMatcher:
         order = np.lexsort((-response, cell))  # by cell, the strongest first
         ranked = cell[order]
         rank = np.arange(len(order)) - np.searchsorted(ranked, ranked, side="left")
-        kept = [kps[i] for i in order[rank < per]]
-        return self._describer.compute(img, kept)
+        kept = np.sort(order[rank < per])
+        return [kps[i] for i in kept], des[kept]
+
+    def _votes(
+        self, ref: np.ndarray, frame_pts: np.ndarray, angles: np.ndarray, sizes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Matches of bank descriptors ``ref`` to frame keypoints: their items and vote counts."""
+        item = self.owner[ref]
+        rotation = angles - self.angles[ref]
+        scale = sizes / np.maximum(self.sizes[ref], 1e-3)
+        th = np.radians(rotation)
+        v = self.centres[item] - self.points[ref]  # keypoint -> the reference's centre
+        cx = frame_pts[:, 0] + scale * (np.cos(th) * v[:, 0] - np.sin(th) * v[:, 1])
+        cy = frame_pts[:, 1] + scale * (np.sin(th) * v[:, 0] + np.cos(th) * v[:, 1])
+        return item, hough_votes(item, rotation, np.log2(scale), cx, cy, np.maximum(scale * self.sides[item], 1.0))
 
     def match(self, y: np.ndarray) -> list[SymbolHit]:
         """Every item found in grey image ``y`` (upright), with its quadrilateral in ``y``'s pixels."""
@@ -467,28 +664,30 @@ class SymbolMatcher:
         kps, des = self.frame_features(img)
         if des is None or len(kps) < self.min_good:
             return []
-        # the gate: the frame against a few descriptors of every item; most frames stop here
+        # the gate: every frame descriptor looked up in the hash of every item's; the ratio-test
+        # matches vote (item, rotation, scale, centre); most frames stop here
         words = as_words(des)
-        t, d1, d2 = knn2(words, self.gate_words)
-        owners = self.gate_owner[t]
-        passed = (d1 < DEFAULT_MATCH.ratio * d2) & (d1 <= GATE_DISTANCE)
-        counts = np.bincount(owners[passed], minlength=len(self.items))
-        candidates = np.flatnonzero(counts >= GATE_MIN)
-        self.gate_passed += len(candidates)
-        if not len(candidates):
+        t, d1, d2 = self.index.knn2(words)
+        passed = np.flatnonzero((t >= 0) & (d1 < DEFAULT_MATCH.ratio * d2) & (d1 <= GATE_DISTANCE))
+        if len(passed) < self.min_votes:
             return []
         frame_pts = cv2.KeyPoint_convert(kps).reshape(-1, 2)
+        angles = np.array([k.angle for k in kps], np.float32)
+        sizes = np.array([k.size for k in kps], np.float32)
+        item, votes = self._votes(t[passed], frame_pts[passed], angles[passed], sizes[passed])
+        best = np.zeros(len(self.items), np.int64)
+        np.maximum.at(best, item, votes)
+        candidates = [i for i in np.flatnonzero(best) if best[i] >= self.items[i].params.min_votes]
+        self.gate_passed += len(candidates)
         hits = []
-        for item in candidates:
-            p = self.items[item].params
-            lo, hi = self.offsets[item], self.offsets[item + 1]
-            t, d1, d2 = knn2(words, self.words[lo:hi])
-            good = (d1 < p.ratio * d2) & (d1 <= p.max_distance)
+        for it in candidates:
+            p = self.items[it].params
+            lo, hi = self.offsets[it], self.offsets[it + 1]
+            t2, e1, e2 = knn2(words, self.words[lo:hi])  # exact, against all of the item's descriptors
+            good = (e1 < p.ratio * e2) & (e1 <= p.max_distance)
             if np.count_nonzero(good) < p.min_good:
                 continue
-            hit = self._verify(
-                int(item), self.points[lo + t[good]], frame_pts[good], back, (img.shape[1], img.shape[0])
-            )
+            hit = self._verify(int(it), self.points[lo + t2[good]], frame_pts[good], back, (img.shape[1], img.shape[0]))
             if hit is not None:
                 hits.append(hit)
         return _one_per_place(hits)
@@ -496,18 +695,42 @@ class SymbolMatcher:
     def _verify(
         self, item: int, src: np.ndarray, dst: np.ndarray, back: float, size: tuple[int, int]
     ) -> SymbolHit | None:
-        """The homography of ``item``'s reference points ``src`` to frame points ``dst`` and the
-        geometric checks; the hit in the original frame's pixels (``back``: its scale)."""
+        """RANSAC of ``item``'s reference points ``src`` to frame points ``dst``: a homography, or
+        when it fails the checks (inliers on a few lines or a small part of the symbol make it
+        extrapolate wildly) an affine transform; the hit in the original frame's pixels (``back``:
+        its scale)."""
+        import cv2
+
+        p = self.items[item].params
+        if len(src) < p.min_good:
+            return None
+        H, mask = cv2.findHomography(src, dst, cv2.RANSAC, p.reprojection, maxIters=1000, confidence=0.995)
+        if H is not None and mask is not None:
+            hit = self._check(item, H, mask.ravel().astype(bool), src, dst, back, size)
+            if hit is not None:
+                return hit
+        A, mask = cv2.estimateAffine2D(
+            src, dst, method=cv2.RANSAC, ransacReprojThreshold=p.reprojection, maxIters=2000, confidence=0.995
+        )
+        if A is None or mask is None:
+            return None
+        return self._check(item, np.vstack([A, [0.0, 0.0, 1.0]]), mask.ravel().astype(bool), src, dst, back, size)
+
+    def _check(
+        self,
+        item: int,
+        H: np.ndarray,
+        inl: np.ndarray,
+        src: np.ndarray,
+        dst: np.ndarray,
+        back: float,
+        size: tuple[int, int],
+    ) -> SymbolHit | None:
+        """The geometric checks (``MatchParams``) of transform ``H`` with inliers ``inl``."""
         import cv2
 
         p = self.items[item].params
         f = self.features[item]
-        if len(src) < p.min_good:
-            return None
-        H, mask = cv2.findHomography(src, dst, cv2.RANSAC, p.reprojection, maxIters=1000, confidence=0.995)
-        if H is None or mask is None:
-            return None
-        inl = mask.ravel().astype(bool)
         # a frame point matched to two reference points counts once
         n_inliers = len(np.unique(np.round(dst[inl]).astype(np.int32), axis=0)) if inl.any() else 0
         if n_inliers < p.min_inliers or n_inliers < p.min_inlier_share * len(src):
