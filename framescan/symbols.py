@@ -77,6 +77,10 @@ GATE_DISTANCE = 64
 HOUGH_ANGLE = 30.0
 HOUGH_SCALE = 1.0
 HOUGH_PLACE = 0.5
+#: A candidate is matched exactly with the frame keypoints within ``NEAR`` x its predicted
+#: longer side (plus ``NEAR_MARGIN`` pixels) of its predicted centre, in x and in y.
+NEAR = 1.0
+NEAR_MARGIN = 16.0
 #: Matcher bytes per bank descriptor: 32 (descriptor) + 16 (x, y, angle, size) + 4 (owner) +
 #: 4 per hash table.
 BYTES_PER_DESCRIPTOR = 32 + 16 + 4 + 4 * LSH_TABLES
@@ -94,7 +98,7 @@ class ExtractorParams:
     #: background does not take every keypoint from a small symbol
     frame_detect: int = 6000
     frame_grid: int = 8
-    frame_per_tile: int = 50
+    frame_per_tile: int = 200
     #: the frame's pyramid is sparser than the references' (which step by ``scale_factor`` over
     #: ``levels``): a frame keypoint still finds a reference level within 1.1x of its scale, and
     #: the frame's pyramid costs 1.9x its base image instead of 3.1x
@@ -132,7 +136,7 @@ class MatchParams:
     max_distance: int = 64  #: and the best at most this many bits (of 256)
     min_good: int = 10  #: ratio-test matches an item needs before RANSAC
     min_votes: int = 5  #: the gate: votes an item needs in one bin (rotation, scale, centre)
-    min_inliers: int = 12  #: RANSAC inliers a match needs
+    min_inliers: int = 10  #: RANSAC inliers a match needs
     min_inlier_share: float = 0.28  #: inliers / ratio-test matches of the item
     reprojection: float = 5.0  #: RANSAC's inlier distance, pixels at FRAME_SIDE
     min_spread: float = 0.01  #: inliers' bounding box / the reference's area
@@ -643,8 +647,9 @@ class SymbolMatcher:
 
     def _votes(
         self, ref: np.ndarray, frame_pts: np.ndarray, angles: np.ndarray, sizes: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Matches of bank descriptors ``ref`` to frame keypoints: their items and vote counts."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Matches of bank descriptors ``ref`` to frame keypoints: their items, vote counts, and
+        the place each predicts for its reference (centre x, y and longer side, frame pixels)."""
         item = self.owner[ref]
         rotation = angles - self.angles[ref]
         scale = sizes / np.maximum(self.sizes[ref], 1e-3)
@@ -652,7 +657,8 @@ class SymbolMatcher:
         v = self.centres[item] - self.points[ref]  # keypoint -> the reference's centre
         cx = frame_pts[:, 0] + scale * (np.cos(th) * v[:, 0] - np.sin(th) * v[:, 1])
         cy = frame_pts[:, 1] + scale * (np.sin(th) * v[:, 0] + np.cos(th) * v[:, 1])
-        return item, hough_votes(item, rotation, np.log2(scale), cx, cy, np.maximum(scale * self.sides[item], 1.0))
+        side = np.maximum(scale * self.sides[item], 1.0)
+        return item, hough_votes(item, rotation, np.log2(scale), cx, cy, side), np.stack([cx, cy, side], axis=1)
 
     def match(self, y: np.ndarray) -> list[SymbolHit]:
         """Every item found in grey image ``y`` (upright), with its quadrilateral in ``y``'s pixels."""
@@ -674,7 +680,7 @@ class SymbolMatcher:
         frame_pts = cv2.KeyPoint_convert(kps).reshape(-1, 2)
         angles = np.array([k.angle for k in kps], np.float32)
         sizes = np.array([k.size for k in kps], np.float32)
-        item, votes = self._votes(t[passed], frame_pts[passed], angles[passed], sizes[passed])
+        item, votes, place = self._votes(t[passed], frame_pts[passed], angles[passed], sizes[passed])
         best = np.zeros(len(self.items), np.int64)
         np.maximum.at(best, item, votes)
         candidates = [i for i in np.flatnonzero(best) if best[i] >= self.items[i].params.min_votes]
@@ -683,11 +689,18 @@ class SymbolMatcher:
         for it in candidates:
             p = self.items[it].params
             lo, hi = self.offsets[it], self.offsets[it + 1]
-            t2, e1, e2 = knn2(words, self.words[lo:hi])  # exact, against all of the item's descriptors
+            # the frame's keypoints where the best-voted bin puts the symbol, matched exactly
+            # against all of the item's descriptors
+            cx, cy, side = np.median(place[(item == it) & (votes == best[it])], axis=0)
+            reach = NEAR * side + NEAR_MARGIN
+            near = np.flatnonzero((np.abs(frame_pts[:, 0] - cx) <= reach) & (np.abs(frame_pts[:, 1] - cy) <= reach))
+            t2, e1, e2 = knn2(words[near], self.words[lo:hi])
             good = (e1 < p.ratio * e2) & (e1 <= p.max_distance)
             if np.count_nonzero(good) < p.min_good:
                 continue
-            hit = self._verify(int(it), self.points[lo + t2[good]], frame_pts[good], back, (img.shape[1], img.shape[0]))
+            hit = self._verify(
+                int(it), self.points[lo + t2[good]], frame_pts[near[good]], back, (img.shape[1], img.shape[0])
+            )
             if hit is not None:
                 hits.append(hit)
         return _one_per_place(hits)

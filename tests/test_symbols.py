@@ -86,8 +86,7 @@ def test_reference_features_are_resized_and_counted(references: list[tuple[str, 
             0.1,
         ),
         # small and partly covered: fewer inliers, so the homography extrapolates the covered part roughly
-        # (at 20% of the width this one is a marginal case, 12-14 inliers: docs/symbols.md, "Limits")
-        (Placement(0.25, angle=-20, tilt=0.1, occlusion=0.1, side=2), 0.65, 0.2),
+        (Placement(0.2, angle=-20, tilt=0.1, occlusion=0.1, side=2), 0.65, 0.2),
     ],
     ids=["plain", "rotated-warped-covered-shifted", "small"],
 )
