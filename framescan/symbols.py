@@ -81,6 +81,10 @@ HOUGH_PLACE = 0.5
 #: longer side (plus ``NEAR_MARGIN`` pixels) of its predicted centre, in x and in y.
 NEAR = 1.0
 NEAR_MARGIN = 16.0
+#: ... and only with the matches within ``AGREE_ANGLE`` degrees and ``AGREE_SCALE`` octaves of
+#: the bin's rotation and scale.
+AGREE_ANGLE = 30.0
+AGREE_SCALE = 1.0
 #: Matcher bytes per bank descriptor: 32 (descriptor) + 16 (x, y, angle, size) + 4 (owner) +
 #: 4 per hash table.
 BYTES_PER_DESCRIPTOR = 32 + 16 + 4 + 4 * LSH_TABLES
@@ -93,12 +97,10 @@ class ExtractorParams:
     """ORB parameters. The reference side's are stored with the features."""
 
     reference_features: int = 300
-    #: frames: up to ``frame_detect`` keypoints detected, then at most ``frame_per_tile`` (the
-    #: strongest) kept in each cell of a ``frame_grid`` x ``frame_grid`` grid, so that a textured
-    #: background does not take every keypoint from a small symbol
+    #: frames: up to this many keypoints (ORB keeps the strongest of each pyramid level). Fewer
+    #: crowd small symbols out: 3200 spread over an 8 x 8 grid found 5 of 22 symbols at 10-20%
+    #: of the frame width, 6000 with or without the grid 14 (docs/symbols.md)
     frame_detect: int = 6000
-    frame_grid: int = 8
-    frame_per_tile: int = 200
     #: the frame's pyramid is sparser than the references' (which step by ``scale_factor`` over
     #: ``levels``): a frame keypoint still finds a reference level within 1.1x of its scale, and
     #: the frame's pyramid costs 1.9x its base image instead of 3.1x
@@ -439,8 +441,8 @@ class LshIndex:
 
     def __init__(self, words: np.ndarray, tables: int = LSH_TABLES, bits: int = LSH_BITS, seed: int = LSH_SEED) -> None:
         rng = np.random.default_rng(seed)
-        self.bits = np.stack([rng.choice(256, bits, replace=False) for _ in range(tables)]).astype(np.int64)
         self.words = np.ascontiguousarray(words, np.uint64)
+        self.bits = np.stack([rng.choice(256, bits, replace=False) for _ in range(tables)]).astype(np.int64)
         keys = self.keys(self.words)
         self.order = np.ascontiguousarray(np.argsort(keys, axis=0, kind="stable").T, np.int32)
         self.offsets = np.ascontiguousarray(
@@ -627,29 +629,18 @@ class SymbolMatcher:
         return np.ascontiguousarray(y), 1.0
 
     def frame_features(self, img: np.ndarray) -> tuple[Sequence[Any], np.ndarray | None]:
-        """ORB keypoints and descriptors of a frame, spread over the grid (``ExtractorParams``):
-        detected and described in one pass, then the strongest ``frame_per_tile`` of each cell kept."""
+        """ORB keypoints and descriptors of a frame (``ExtractorParams``)."""
         kps, des = self._orb.detectAndCompute(img, None)
         if des is None or not kps:
             return (), None
-        g, per = self.params.frame_grid, self.params.frame_per_tile
-        h, w = img.shape
-        pts = np.array([k.pt for k in kps], np.float32)
-        response = np.array([k.response for k in kps], np.float32)
-        cell = np.minimum(pts[:, 1] * g // h, g - 1).astype(np.int32) * g + np.minimum(
-            pts[:, 0] * g // w, g - 1
-        ).astype(np.int32)
-        order = np.lexsort((-response, cell))  # by cell, the strongest first
-        ranked = cell[order]
-        rank = np.arange(len(order)) - np.searchsorted(ranked, ranked, side="left")
-        kept = np.sort(order[rank < per])
-        return [kps[i] for i in kept], des[kept]
+        return kps, des
 
     def _votes(
         self, ref: np.ndarray, frame_pts: np.ndarray, angles: np.ndarray, sizes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Matches of bank descriptors ``ref`` to frame keypoints: their items, vote counts, and
-        the place each predicts for its reference (centre x, y and longer side, frame pixels)."""
+        the place each predicts for its reference (centre x, y and longer side in frame pixels,
+        rotation in degrees, log2 scale)."""
         item = self.owner[ref]
         rotation = angles - self.angles[ref]
         scale = sizes / np.maximum(self.sizes[ref], 1e-3)
@@ -658,7 +649,9 @@ class SymbolMatcher:
         cx = frame_pts[:, 0] + scale * (np.cos(th) * v[:, 0] - np.sin(th) * v[:, 1])
         cy = frame_pts[:, 1] + scale * (np.sin(th) * v[:, 0] + np.cos(th) * v[:, 1])
         side = np.maximum(scale * self.sides[item], 1.0)
-        return item, hough_votes(item, rotation, np.log2(scale), cx, cy, side), np.stack([cx, cy, side], axis=1)
+        log_scale = np.log2(scale)
+        votes = hough_votes(item, rotation, log_scale, cx, cy, side)
+        return item, votes, np.stack([cx, cy, side, rotation, log_scale], axis=1)
 
     def match(self, y: np.ndarray) -> list[SymbolHit]:
         """Every item found in grey image ``y`` (upright), with its quadrilateral in ``y``'s pixels."""
@@ -678,9 +671,9 @@ class SymbolMatcher:
         if len(passed) < self.min_votes:
             return []
         frame_pts = cv2.KeyPoint_convert(kps).reshape(-1, 2)
-        angles = np.array([k.angle for k in kps], np.float32)
-        sizes = np.array([k.size for k in kps], np.float32)
-        item, votes, place = self._votes(t[passed], frame_pts[passed], angles[passed], sizes[passed])
+        angles = np.array([kps[i].angle for i in passed], np.float32)
+        sizes = np.array([kps[i].size for i in passed], np.float32)
+        item, votes, place = self._votes(t[passed], frame_pts[passed], angles, sizes)
         best = np.zeros(len(self.items), np.int64)
         np.maximum.at(best, item, votes)
         candidates = [i for i in np.flatnonzero(best) if best[i] >= self.items[i].params.min_votes]
@@ -691,15 +684,26 @@ class SymbolMatcher:
             lo, hi = self.offsets[it], self.offsets[it + 1]
             # the frame's keypoints where the best-voted bin puts the symbol, matched exactly
             # against all of the item's descriptors
-            cx, cy, side = np.median(place[(item == it) & (votes == best[it])], axis=0)
+            voted = place[(item == it) & (votes == best[it])]
+            cx, cy, side, _, log_scale = np.median(voted, axis=0)
+            th = np.radians(voted[:, 3])
+            rotation = np.degrees(np.arctan2(np.sin(th).sum(), np.cos(th).sum()))
             reach = NEAR * side + NEAR_MARGIN
             near = np.flatnonzero((np.abs(frame_pts[:, 0] - cx) <= reach) & (np.abs(frame_pts[:, 1] - cy) <= reach))
             t2, e1, e2 = knn2(words[near], self.words[lo:hi])
-            good = (e1 < p.ratio * e2) & (e1 <= p.max_distance)
-            if np.count_nonzero(good) < p.min_good:
+            good = np.flatnonzero((e1 < p.ratio * e2) & (e1 <= p.max_distance))
+            # and only the matches that agree with the bin's rotation and scale (fewer outliers:
+            # RANSAC converges in fewer iterations, and fits the symbol rather than chance pairs)
+            ref, fr = lo + t2[good], near[good]
+            turn = (
+                np.array([kps[i].angle for i in fr], np.float32) - self.angles[ref] - rotation + 180.0
+            ) % 360.0 - 180.0
+            scale = np.log2(np.array([kps[i].size for i in fr], np.float32) / np.maximum(self.sizes[ref], 1e-3))
+            agree = (np.abs(turn) <= AGREE_ANGLE) & (np.abs(scale - log_scale) <= AGREE_SCALE)
+            if np.count_nonzero(agree) < p.min_good:
                 continue
             hit = self._verify(
-                int(it), self.points[lo + t2[good]], frame_pts[near[good]], back, (img.shape[1], img.shape[0])
+                int(it), self.points[ref[agree]], frame_pts[fr[agree]], back, (img.shape[1], img.shape[0])
             )
             if hit is not None:
                 hits.append(hit)
