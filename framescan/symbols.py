@@ -703,19 +703,26 @@ class SymbolMatcher:
             if np.count_nonzero(agree) < p.min_good:
                 continue
             hit = self._verify(
-                int(it), self.points[ref[agree]], frame_pts[fr[agree]], back, (img.shape[1], img.shape[0])
+                int(it), self.points[ref[agree]], frame_pts[fr[agree]], back, (img.shape[1], img.shape[0]), len(good)
             )
             if hit is not None:
                 hits.append(hit)
         return _one_per_place(hits)
 
     def _verify(
-        self, item: int, src: np.ndarray, dst: np.ndarray, back: float, size: tuple[int, int]
+        self,
+        item: int,
+        src: np.ndarray,
+        dst: np.ndarray,
+        back: float,
+        size: tuple[int, int],
+        matches: int | None = None,
     ) -> SymbolHit | None:
         """RANSAC of ``item``'s reference points ``src`` to frame points ``dst``: a homography, or
         when it fails the checks (inliers on a few lines or a small part of the symbol make it
         extrapolate wildly) an affine transform; the hit in the original frame's pixels (``back``:
-        its scale)."""
+        its scale). ``matches``: the ratio-test matches ``src`` was chosen from (the inlier share's
+        denominator; default ``len(src)``)."""
         import cv2
 
         p = self.items[item].params
@@ -723,7 +730,7 @@ class SymbolMatcher:
             return None
         H, mask = cv2.findHomography(src, dst, cv2.RANSAC, p.reprojection, maxIters=1000, confidence=0.995)
         if H is not None and mask is not None:
-            hit = self._check(item, H, mask.ravel().astype(bool), src, dst, back, size)
+            hit = self._check(item, H, mask.ravel().astype(bool), src, dst, back, size, matches)
             if hit is not None:
                 return hit
         A, mask = cv2.estimateAffine2D(
@@ -731,7 +738,9 @@ class SymbolMatcher:
         )
         if A is None or mask is None:
             return None
-        return self._check(item, np.vstack([A, [0.0, 0.0, 1.0]]), mask.ravel().astype(bool), src, dst, back, size)
+        return self._check(
+            item, np.vstack([A, [0.0, 0.0, 1.0]]), mask.ravel().astype(bool), src, dst, back, size, matches
+        )
 
     def _check(
         self,
@@ -742,15 +751,17 @@ class SymbolMatcher:
         dst: np.ndarray,
         back: float,
         size: tuple[int, int],
+        matches: int | None = None,
     ) -> SymbolHit | None:
         """The geometric checks (``MatchParams``) of transform ``H`` with inliers ``inl``."""
         import cv2
 
         p = self.items[item].params
         f = self.features[item]
+        matches = len(src) if matches is None else matches
         # a frame point matched to two reference points counts once
         n_inliers = len(np.unique(np.round(dst[inl]).astype(np.int32), axis=0)) if inl.any() else 0
-        if n_inliers < p.min_inliers or n_inliers < p.min_inlier_share * len(src):
+        if n_inliers < p.min_inliers or n_inliers < p.min_inlier_share * matches:
             return None
         s = src[inl]
         spread = float(np.ptp(s[:, 0]) * np.ptp(s[:, 1])) / float(f.width * f.height)
@@ -775,7 +786,7 @@ class SymbolMatcher:
             return None
         quad = quad * back
         box = (float(quad[:, 0].min()), float(quad[:, 1].min()), float(quad[:, 0].max()), float(quad[:, 1].max()))
-        return SymbolHit(item, tuple((float(x), float(y)) for x, y in quad), box, n_inliers, len(src))
+        return SymbolHit(item, tuple((float(x), float(y)) for x, y in quad), box, n_inliers, matches)
 
 
 class SymbolScan:
