@@ -2,6 +2,7 @@
 default scan. Results in docs/symbols.md.
 
     python benchmarks/bench_symbols.py --part recall   # generated set + real and clean clips
+    python benchmarks/bench_symbols.py --part recall --seed 1 7 42   # three sets, and pooled
     python benchmarks/bench_symbols.py --part cost     # 720x1280 15 s, no bank vs 50 symbols
     python benchmarks/bench_symbols.py --quick         # both, small
 
@@ -58,11 +59,14 @@ def evidence_of(report: dict, category: str = "extremism") -> list[dict]:
     return [e for e in report["evidence"] if e["model"].startswith("bank:") and e["category"] == category]
 
 
-def recall(args: argparse.Namespace, work: Path) -> dict:
-    refs = stand_in_symbols(args.references, seed=args.seed)
+def recall(args: argparse.Namespace, work: Path, seed: int) -> dict:
+    """One generated set (``seed``: its references, placements and scenes), its clean clips and
+    the real clips."""
+    work.mkdir(parents=True, exist_ok=True)
+    refs = stand_in_symbols(args.references, seed=seed)
     db = make_db(work / "banks.sqlite", refs)
     scanner = Scanner(banks=db)
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     rows, false = [], []
     for k in range(args.clips):
         ri = k % len(refs)
@@ -147,9 +151,37 @@ def recall(args: argparse.Namespace, work: Path) -> dict:
     }
 
 
+def pooled(runs: dict[int, dict]) -> dict:
+    """The sets of several seeds together, with a 95% Wilson interval for the recall."""
+    n = sum(r["clips"] for r in runs.values())
+    k = sum(r["found"] for r in runs.values())
+    z = 1.96
+    p = k / max(1, n)
+    mid, half = (
+        (p + z * z / (2 * n)) / (1 + z * z / n),
+        z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n),
+    )
+    by_width = {
+        w: {f: sum(r["by_width"][w][f] for r in runs.values()) for f in ("clips", "found")}
+        for w in next(iter(runs.values()))["by_width"]
+    }
+    return {
+        "seeds": list(runs),
+        "clips": n,
+        "found": k,
+        "recall": p,
+        "recall_95": [float(mid - half), float(mid + half)],
+        "by_width": by_width,
+        "false_matches": [f for r in runs.values() for f in r["false_matches"]],
+        "clean_frames": sum(r["clean_frames"] for r in runs.values()),
+        "cross_reference_matches": sum(r["cross_reference_matches"] for r in runs.values()),
+        "per_seed": runs,
+    }
+
+
 def cost(args: argparse.Namespace, work: Path) -> dict:
     clip = write_clip(work / "cost-720x1280.mp4", width=720, height=1280, seconds=args.seconds, flagged=(6.0, 8.0))
-    db = make_db(work / "banks50.sqlite", stand_in_symbols(args.bank, seed=args.seed + 1))
+    db = make_db(work / "banks50.sqlite", stand_in_symbols(args.bank, seed=args.seed[0] + 1))
     plain, with_bank = Scanner(banks=False), Scanner(banks=db)
     assert with_bank.symbols is not None and len(with_bank.symbols) == args.bank
     for s in (plain, with_bank):  # warm-up
@@ -181,6 +213,9 @@ def cost(args: argparse.Namespace, work: Path) -> dict:
         "plain_cpu_s": cp,
         "bank_cpu_s": cb,
         "cpu_ratio": cb / cp,
+        # each round's bank scan against the plain scan beside it: robust to the machine's drift
+        "paired_ratio_median": statistics.median(b / a for a, b in zip(t_plain, t_bank)),
+        "paired_cpu_ratio_median": statistics.median(b / a for a, b in zip(c_plain, c_bank)),
         "symbols_s_median": statistics.median(t_sym),
         "matcher_bytes": with_bank.symbols.nbytes,
         "bank_descriptors": len(with_bank.symbols.descriptors),
@@ -196,7 +231,7 @@ def main() -> None:
     p.add_argument("--bank", type=int, default=50)
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, nargs="+", default=[1], help="generated sets (recall: each, and pooled)")
     p.add_argument("--quick", action="store_true", help="4 references, 8 clips, 2 clean, 2 rounds")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args()
@@ -206,20 +241,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-symbols-") as tmp:
         work = Path(tmp)
         if args.part in ("recall", "both"):
-            out["recall"] = recall(args, work)
-            r = out["recall"]
+            runs = {}
+            for seed in args.seed:
+                runs[seed] = r = recall(args, work / f"seed{seed}", seed)
+                print(
+                    f"seed {seed}: recall {r['found']}/{r['clips']} = {100 * r['recall']:.1f}% by width {r['by_width']}; "
+                    f"false matches {len(r['false_matches'])} (generated clips, {r['clean_clips']} clean, "
+                    f"{r['real_clips']} real: {r['clean_frames']} clean frames); cross-reference "
+                    f"{r['cross_reference_matches']}; matching {r['symbols_ms_per_frame_median']:.1f} ms/frame (median)",
+                    flush=True,
+                )
+            out["recall"] = r = pooled(runs)
+            lo, hi = r["recall_95"]
             print(
-                f"recall {r['found']}/{r['clips']} = {100 * r['recall']:.1f}% by width {r['by_width']}; "
-                f"false matches {len(r['false_matches'])} (generated clips, {r['clean_clips']} clean, "
-                f"{r['real_clips']} real: {r['clean_frames']} clean frames); cross-reference {r['cross_reference_matches']}; "
-                f"matching {r['symbols_ms_per_frame_median']:.1f} ms/frame (median)"
+                f"all seeds {r['seeds']}: recall {r['found']}/{r['clips']} = {100 * r['recall']:.1f}% "
+                f"(95% {100 * lo:.0f}-{100 * hi:.0f}%) by width {r['by_width']}; false matches "
+                f"{len(r['false_matches'])} ({r['clean_frames']} clean frames); cross-reference "
+                f"{r['cross_reference_matches']}"
             )
         if args.part in ("cost", "both"):
             out["cost"] = c = cost(args, work)
             print(
                 f"cost: no bank {c['plain_s']:.3f} s, {args.bank} symbols {c['bank_s']:.3f} s (median of {c['rounds']}): "
                 f"x{c['ratio']:.3f} (+{c['added_percent']:.1f}%); CPU {c['plain_cpu_s']:.3f} vs {c['bank_cpu_s']:.3f} s "
-                f"(x{c['cpu_ratio']:.3f}); matching {c['symbols_s_median']:.3f} s; "
+                f"(x{c['cpu_ratio']:.3f}); paired per round: wall x{c['paired_ratio_median']:.3f}, "
+                f"CPU x{c['paired_cpu_ratio_median']:.3f}; matching {c['symbols_s_median']:.3f} s; "
                 f"matcher {c['matcher_bytes'] / 1e6:.2f} MB"
             )
     if args.json:

@@ -193,6 +193,8 @@ class ClipScan:
                     break
         finally:
             stop_and_join(self.stop, threads, (self.frames, self.batches), wake=self.frames)
+            if self.symbols is not None:
+                self.symbols.close()
 
     def _decode(self) -> None:
         """The decode thread: sampled frames into ``frames``."""
@@ -306,7 +308,7 @@ class ClipScan:
                 if found:  # on-screen text joins the fusion
                     self.scanner.signal_index.fuse(fs)
             if self.symbols is not None:  # symbol-bank matches: weighted by decide.symbol_weight
-                for ev in self.symbols.found.pop(index, ()):
+                for ev in self.symbols.take(index):
                     fs.add(ev)
             self.agg.update(fs)
             if self.capture is not None:

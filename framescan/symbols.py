@@ -42,6 +42,8 @@ from .known import BANK_SIGNAL_PREFIX
 from .pdq import _popcount64
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from .frames import YuvFrame
     from .policy import Policy
     from .report import Evidence
@@ -71,6 +73,9 @@ MAX_ITEMS_PER_BANK = 2000
 LSH_TABLES = 8
 LSH_BITS = 12
 LSH_SEED = 20261207
+#: Buckets with more rows than this are skipped: keys many descriptors share (generic ones,
+#: which rarely pass the ratio test) are most of the gate's work.
+LSH_MAX_BUCKET = 16
 GATE_DISTANCE = 64
 #: The gate's vote bins: rotation (degrees), scale (octaves), the predicted centre (a share of
 #: the symbol's predicted size); each match votes for the two nearest bins in each dimension.
@@ -97,14 +102,15 @@ class ExtractorParams:
     """ORB parameters. The reference side's are stored with the features."""
 
     reference_features: int = 300
-    #: frames: up to this many keypoints (ORB keeps the strongest of each pyramid level). Fewer
-    #: crowd small symbols out: 3200 spread over an 8 x 8 grid found 5 of 22 symbols at 10-20%
-    #: of the frame width, 6000 with or without the grid 14 (docs/symbols.md)
-    frame_detect: int = 6000
+    #: frames: up to this many keypoints (ORB keeps the strongest of each pyramid level, ranked by
+    #: the FAST score: Harris's adds cost and found no more). Fewer crowd small symbols out: 3200
+    #: spread over an 8 x 8 grid found 5 of 22 symbols at 10-20% of the frame width, 4000 or
+    #: 6000 with or without the grid 14 (docs/symbols.md)
+    frame_detect: int = 4000
     #: the frame's pyramid is sparser than the references' (which step by ``scale_factor`` over
     #: ``levels``): a frame keypoint still finds a reference level within 1.1x of its scale, and
-    #: the frame's pyramid costs 1.9x its base image instead of 3.1x
-    frame_levels: int = 5
+    #: the frame's pyramid costs 1.8x its base image instead of 3.1x
+    frame_levels: int = 4
     frame_scale_factor: float = 1.4
     scale_factor: float = 1.2
     levels: int = 8
@@ -127,6 +133,7 @@ class ExtractorParams:
             edgeThreshold=self.edge,
             patchSize=self.edge * 2 + 1 if self.edge < 15 else 31,
             fastThreshold=self.fast_threshold,
+            scoreType=cv2.ORB_FAST_SCORE if frame else cv2.ORB_HARRIS_SCORE,
         )
 
 
@@ -389,10 +396,10 @@ def _lsh_keys(words, bits, out):  # pragma: no cover - compiled
 
 
 @kernel()
-def _lsh_knn2(queries, keys, train, order, offsets, out_idx, out_d1, out_d2):  # pragma: no cover - compiled
+def _lsh_knn2(queries, keys, train, order, offsets, max_bucket, out_idx, out_d1, out_d2):  # pragma: no cover - compiled
     """As ``_knn2``, over the ``train`` rows that share a key with the query in any table
-    (``order[t, offsets[t, k]:offsets[t, k + 1]]``: the rows with key ``k`` in table ``t``). A row
-    found in several tables counts once."""
+    (``order[t, offsets[t, k]:offsets[t, k + 1]]``: the rows with key ``k`` in table ``t``), in
+    buckets of at most ``max_bucket`` rows. A row found in several tables counts once."""
     for i in range(queries.shape[0]):
         q0 = queries[i, 0]
         q1 = queries[i, 1]
@@ -403,6 +410,8 @@ def _lsh_knn2(queries, keys, train, order, offsets, out_idx, out_d1, out_d2):  #
         arg = -1
         for t in range(keys.shape[1]):
             key = keys[i, t]
+            if offsets[t, key + 1] - offsets[t, key] > max_bucket:
+                continue
             for s in range(offsets[t, key], offsets[t, key + 1]):
                 j = order[t, s]
                 if j == arg:  # the best so far, found again in another table
@@ -439,7 +448,15 @@ class LshIndex:
     query in any table, the nearest and the second nearest: a near neighbour (a few tens of bits
     away) shares a key in at least one table with high probability, a far one rarely."""
 
-    def __init__(self, words: np.ndarray, tables: int = LSH_TABLES, bits: int = LSH_BITS, seed: int = LSH_SEED) -> None:
+    def __init__(
+        self,
+        words: np.ndarray,
+        tables: int = LSH_TABLES,
+        bits: int = LSH_BITS,
+        seed: int = LSH_SEED,
+        max_bucket: int = LSH_MAX_BUCKET,
+    ) -> None:
+        self.max_bucket = max_bucket
         rng = np.random.default_rng(seed)
         self.words = np.ascontiguousarray(words, np.uint64)
         self.bits = np.stack([rng.choice(256, bits, replace=False) for _ in range(tables)]).astype(np.int64)
@@ -465,16 +482,17 @@ class LshIndex:
         n = len(queries)
         idx, d1, d2 = np.empty(n, np.int64), np.empty(n, np.int32), np.empty(n, np.int32)
         if n:
-            _lsh_knn2(queries, self.keys(queries), self.words, self.order, self.offsets, idx, d1, d2)
+            _lsh_knn2(queries, self.keys(queries), self.words, self.order, self.offsets, self.max_bucket, idx, d1, d2)
         return idx, d1, d2
 
     def knn2_reference(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """NumPy reference of ``knn2`` (ties between candidates may name another index)."""
         qk, tk = lsh_keys_reference(queries, self.bits), lsh_keys_reference(self.words, self.bits)
+        bucket = np.stack([np.diff(o)[k] for o, k in zip(self.offsets, qk.T)], axis=1)  # queries x tables
         n = len(queries)
         idx, d1, d2 = np.full(n, -1, np.int64), np.full(n, 257, np.int32), np.full(n, 257, np.int32)
         for i in range(n):
-            cand = np.flatnonzero((tk == qk[i]).any(axis=1))
+            cand = np.flatnonzero(((tk == qk[i]) & (bucket[i] <= self.max_bucket)).any(axis=1))
             if not len(cand):
                 continue
             d = np.bitwise_count(queries[i] ^ self.words[cand]).sum(-1).astype(np.int32)
@@ -655,11 +673,15 @@ class SymbolMatcher:
 
     def match(self, y: np.ndarray) -> list[SymbolHit]:
         """Every item found in grey image ``y`` (upright), with its quadrilateral in ``y``'s pixels."""
+        return self.match_image(*self.frame_image(y))
+
+    def match_image(self, img: np.ndarray, back: float) -> list[SymbolHit]:
+        """``match`` on a frame already downscaled by ``frame_image`` (``back``: the scale from
+        ``img`` back to the frame's pixels)."""
         if not len(self.descriptors):
             return []
         import cv2
 
-        img, back = self.frame_image(y)
         kps, des = self.frame_features(img)
         if des is None or len(kps) < self.min_good:
             return []
@@ -790,35 +812,56 @@ class SymbolMatcher:
 
 
 class SymbolScan:
-    """Symbol matching on one clip's sampled frames, in the scan's preprocessing thread: matches
-    become evidence filed under the frame's index (``found``), which the scan adds to the frame's
-    score (as on-screen text evidence is)."""
+    """Symbol matching on one clip's sampled frames, on a thread of its own: the scan's
+    preprocessing thread downscales each frame (``read``, which frees the decoder's buffer) and
+    hands it over; the matching (OpenCV and the Numba kernels release the GIL) runs beside the
+    models' inference, and the scan collects a frame's matches as evidence when it aggregates
+    that frame (``take``, which waits for them), as it does on-screen text evidence. Frames in
+    flight are bounded by the scan's own queues (a few batches of downscaled frames)."""
 
     def __init__(self, matcher: SymbolMatcher, policy: Policy) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         from .decide import symbol_weight
 
         self.matcher = matcher
         self.weights = {
             (it.bank, it.category): symbol_weight(it.action, policy.rule(it.category)) for it in matcher.items
         }
-        self.found: dict[int, list[Evidence]] = {}
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="framescan-symbols")
+        self._pending: dict[int, Future[list[Evidence]]] = {}
         self.frames = 0
-        self.seconds = 0.0
+        self.seconds = 0.0  #: matching time, on the symbols thread
 
     def read(self, frame: YuvFrame) -> None:
+        """Queue ``frame`` for matching (called in frame order)."""
+        img, back = self.matcher.frame_image(upright(frame.y, frame.rotation, frame.mirror))
+        self.frames += 1
+        self._pending[frame.index] = self._pool.submit(self._match, img, back, frame.time, frame.index, frame.pts)
+
+    def take(self, index: int) -> list[Evidence]:
+        """The matches of frame ``index`` as evidence (waits for them; [] for a frame not read).
+        A matching error is raised here, in the scan's thread."""
+        pending = self._pending.pop(index, None)
+        return pending.result() if pending is not None else []
+
+    def close(self) -> None:
+        """Stop the symbols thread; frames still queued are dropped."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+
+    def _match(self, img: np.ndarray, back: float, t: float, index: int, pts: int | None) -> list[Evidence]:
         from .report import Evidence
 
         t0 = time.perf_counter()
-        self.frames += 1
-        hits = self.matcher.match(upright(frame.y, frame.rotation, frame.mirror))
         found = []
-        for h in hits:
+        for h in self.matcher.match_image(img, back):
             it = self.matcher.items[h.item]
             found.append(
                 Evidence(
-                    time=frame.time,
-                    frame_index=frame.index,
-                    pts=frame.pts,
+                    time=t,
+                    frame_index=index,
+                    pts=pts,
                     model=f"{BANK_SIGNAL_PREFIX}{it.bank}",
                     label=it.name,
                     category=it.category,
@@ -829,6 +872,5 @@ class SymbolScan:
                     inliers=h.inliers,
                 )
             )
-        if found:
-            self.found[frame.index] = found
         self.seconds += time.perf_counter() - t0
+        return found
