@@ -76,7 +76,15 @@ def recall(args: argparse.Namespace, work: Path, seed: int) -> dict:
         shown = float(rng.uniform(1.0, 2.5))
         scene = SCENES[k % len(SCENES)]
         clip = write_symbol_clip(
-            work / f"s{k}.mp4", img, placement, shown=(start, start + shown), scene=scene, seconds=start + shown + 1.0
+            work / f"s{k}.mp4",
+            img,
+            placement,
+            shown=(start, start + shown),
+            scene=scene,
+            seconds=start + shown + 1.0,
+            width=args.size[0],
+            height=args.size[1],
+            bit_rate=args.bit_rate,
         )
         r = scanner.scan(clip).to_dict()
         ev = evidence_of(r)
@@ -222,6 +230,11 @@ def cost(args: argparse.Namespace, work: Path) -> dict:
     }
 
 
+def _size(text: str) -> tuple[int, int]:
+    w, _, h = text.lower().partition("x")
+    return int(w), int(h)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", choices=("recall", "cost", "both"), default="both")
@@ -232,12 +245,19 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seed", type=int, nargs="+", default=[1], help="generated sets (recall: each, and pooled)")
+    p.add_argument("--size", type=_size, default=(854, 480), help="recall clips' WIDTHxHEIGHT (default 854x480)")
+    p.add_argument("--bit-rate", type=int, default=1_000_000, help="recall clips' H.264 bit rate (default 1 Mbit/s)")
     p.add_argument("--quick", action="store_true", help="4 references, 8 clips, 2 clean, 2 rounds")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args()
     if args.quick:
         args.references, args.clips, args.clean, args.rounds = 4, 8, 2, 2
-    out: dict = {"cv2": cv2.__version__, "extractor": symbols.extractor_id()}
+    out: dict = {
+        "cv2": cv2.__version__,
+        "extractor": symbols.extractor_id(),
+        "frame_side": symbols.FRAME_SIDE,
+        "recall_clips": f"{args.size[0]}x{args.size[1]} H.264 {args.bit_rate / 1e6:g} Mbit/s",
+    }
     with tempfile.TemporaryDirectory(prefix="bench-symbols-") as tmp:
         work = Path(tmp)
         if args.part in ("recall", "both"):
