@@ -110,7 +110,7 @@ class ExtractorParams:
     #: the frame's pyramid is sparser than the references' (which step by ``scale_factor`` over
     #: ``levels``): a frame keypoint still finds a reference level within 1.1x of its scale, and
     #: the frame's pyramid costs 1.7x its base image instead of 3.1x. Steps of 1.4, 1.5, 1.6,
-    #: 1.7 found 86, 89, 87, 85 of 96 tuning clips; 1.5: 134 of 144 on the measured sets
+    #: 1.7 found 86, 89, 87, 85 of 96 tuning clips (docs/symbols.md)
     frame_levels: int = 4
     frame_scale_factor: float = 1.5
     #: frames: a lower FAST threshold than the references' finds more of the keypoints of a
