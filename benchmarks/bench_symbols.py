@@ -232,6 +232,8 @@ def cost(args: argparse.Namespace, work: Path) -> dict:
 
 def _size(text: str) -> tuple[int, int]:
     w, _, h = text.lower().partition("x")
+    if not (w.isdigit() and h.isdigit() and int(w) >= 64 and int(h) >= 64):
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT with both at least 64, e.g. 720x1280")
     return int(w), int(h)
 
 
